@@ -1,0 +1,31 @@
+"""``GET /events`` of the seed, with filters and a position cursor."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+
+from .bus.envelope import to_envelope
+from .http import api_view, int_param, limit_param, page_links, success
+from .selectors import event_list
+
+
+@api_view("GET")
+def events(request: HttpRequest) -> JsonResponse:
+    limit = limit_param(request, default=100, maximum=1000)
+    rows = list(
+        event_list(
+            event_type=request.GET.get("eventType") or None,
+            since=int_param(request, "since"),
+            correlation_id=request.GET.get("correlationId") or None,
+            after=int_param(request, "after"),
+        )[: limit + 1]
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = rows[-1].pk if rows else int_param(request, "after")
+    pagination = {
+        "limit": limit,
+        "after": cursor,
+        "next": page_links(request, after=cursor) if more else None,
+    }
+    return success([to_envelope(e) for e in rows], pagination=pagination)

@@ -1,0 +1,203 @@
+"""Running one attempt of a delivery: claim, decode, handle, record, retry or dead-letter.
+
+The claim is a conditional UPDATE on the delivery row (status pending/retrying -> running,
+attempts + 1, a lease) guarded by the dispatch number, so a duplicate or stale message is a
+no-op. The handler runs in one transaction with, for effectively-once subscribers, the
+idempotency record, and with the success mark fenced on the attempt number: if the lease
+was taken over meanwhile, the handler's writes roll back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .. import tracing
+from ..faults import apply_fault
+from ..models import Attempt, Delivery, Event, ProcessedEvent
+from . import context, subscribers
+from .builtin_events import EventProcessingFailed, event_processing_failed
+from .declarations import spec_for
+from .errors import EventValidationError, LeaseLost, NonRetryableError, UnknownSubscriber
+from .schema import from_wire
+from .subscribers import Guarantee, Received, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+DISPATCHABLE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def decode(event: Event, *, attempt: int) -> Received:
+    """The stored event as its handler sees it: upcast to the current version, typed."""
+    spec = spec_for(event.event_type)
+    data = spec.upcast(event.version, event.data)
+    try:
+        payload = from_wire(spec.payload, data)
+    except EventValidationError as exc:
+        raise NonRetryableError(f"stored event does not match its schema: {exc}") from exc
+    return Received(
+        event_id=str(event.event_id),
+        event_type=event.event_type,
+        version=spec.version,
+        timestamp=event.timestamp,
+        source=event.source,
+        aggregate_id=event.aggregate_id,
+        sequence=event.sequence,
+        correlation_id=event.correlation_id,
+        causation_id=str(event.causation_id) if event.causation_id else None,
+        attempt=attempt,
+        data=payload,
+    )
+
+
+def _claim(delivery_id: int, dispatch_seq: int, timeout: float) -> bool:
+    lease = timezone.now() + timedelta(
+        seconds=timeout + float(settings.EVENTHUB["LEASE_GRACE_SECONDS"])
+    )
+    return bool(
+        Delivery.objects.filter(
+            pk=delivery_id,
+            dispatch_seq=dispatch_seq,
+            status__in=DISPATCHABLE,
+            attempts__lt=F("max_attempts"),
+        ).update(
+            status=Delivery.Status.RUNNING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=lease,
+            updated_at=timezone.now(),
+        )
+    )
+
+
+def _remember(subscriber: str, event_id: object) -> bool:
+    """Write the idempotency record; False if this subscriber already applied the event."""
+    try:
+        with transaction.atomic():
+            ProcessedEvent.objects.create(subscriber=subscriber, event_id=event_id)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _mark_succeeded(delivery: Delivery, attempt: Attempt) -> None:
+    now = timezone.now()
+    updated = Delivery.objects.filter(
+        pk=delivery.pk, status=Delivery.Status.RUNNING, attempts=attempt.number
+    ).update(status=Delivery.Status.SUCCEEDED, lease_expires_at=None, updated_at=now)
+    if not updated:
+        raise LeaseLost(f"delivery {delivery.pk} attempt {attempt.number} was taken over")
+    Attempt.objects.filter(pk=attempt.pk).update(outcome=Attempt.Outcome.SUCCEEDED, finished_at=now)
+
+
+def execute(*, delivery_id: int, dispatch_seq: int, worker: str) -> str:
+    """Run one attempt; returns what happened (for logs and tests), never raises for handlers."""
+    name = Delivery.objects.filter(pk=delivery_id).values_list("subscriber", flat=True).first()
+    if name is None:
+        return "missing"
+    sub = subscribers.get(name)
+    if not _claim(delivery_id, dispatch_seq, subscribers.timeout_of(sub)):
+        return "skipped"
+    delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
+    attempt = Attempt.objects.create(
+        delivery=delivery, number=delivery.attempts, worker=worker, started_at=timezone.now()
+    )
+    event = delivery.event
+    with tracing.process_span(delivery) as span:
+        try:
+            if sub is None:
+                raise UnknownSubscriber(f"no subscriber named {name} is registered")
+            received = decode(event, attempt=attempt.number)
+            apply_fault(sub.name)
+            with (
+                context.bound(
+                    correlation_id=event.correlation_id, causation_id=str(event.event_id)
+                ),
+                transaction.atomic(),
+            ):
+                if sub.guarantee is not Guarantee.EFFECTIVELY_ONCE or _remember(
+                    sub.name, event.event_id
+                ):
+                    sub.handler(received)
+                _mark_succeeded(delivery, attempt)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            return "lease-lost"
+        except Exception as exc:
+            tracing.record_failure(span, exc)
+            return fail_attempt(
+                delivery_id=delivery.pk,
+                attempt_number=attempt.number,
+                error=f"{type(exc).__name__}: {exc}",
+                tb=traceback.format_exc(),
+                retryable=not isinstance(exc, NonRetryableError),
+            )
+    return "succeeded"
+
+
+def fail_attempt(
+    *,
+    delivery_id: int,
+    attempt_number: int,
+    error: str,
+    tb: str = "",
+    retryable: bool = True,
+    outcome: str = Attempt.Outcome.FAILED,
+) -> str:
+    """Record a failed (or lost) attempt and schedule the next one, or dead-letter."""
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().select_related("event").get(pk=delivery_id)
+        if delivery.status != Delivery.Status.RUNNING or delivery.attempts != attempt_number:
+            return "lease-lost"
+        Attempt.objects.filter(delivery=delivery, number=attempt_number).update(
+            outcome=outcome, finished_at=now, error=error[:10_000], traceback=tb[:50_000]
+        )
+        sub = subscribers.get(delivery.subscriber)
+        policy = sub.retry if sub else RetryPolicy()
+        delivery.last_error = error[:10_000]
+        delivery.lease_expires_at = None
+        if delivery.guarantee == Guarantee.AT_MOST_ONCE:
+            delivery.status = Delivery.Status.FAILED
+        elif retryable and delivery.attempts < delivery.max_attempts:
+            delay = policy.delay_after(
+                delivery.attempts, scale=float(settings.EVENTHUB["RETRY_DELAY_SCALE"])
+            )
+            delivery.status = Delivery.Status.RETRYING
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+            delivery.dispatched_at = None
+        else:
+            delivery.status = Delivery.Status.DEAD
+            delivery.dead_at = now
+            _publish_dead_letter(delivery, error)
+        delivery.save()
+    return str(delivery.status)
+
+
+def _publish_dead_letter(delivery: Delivery, error: str) -> None:
+    event = delivery.event
+    with context.bound(correlation_id=event.correlation_id, causation_id=str(event.event_id)):
+        event_processing_failed.send(
+            sender=Delivery,
+            event=EventProcessingFailed(
+                delivery_id=delivery.pk,
+                original_event_id=str(event.event_id),
+                original_event_type=event.event_type,
+                subscriber=delivery.subscriber,
+                error=error[:2000],
+                attempts=delivery.attempts,
+                failed_at=int(time.time() * 1000),
+            ),
+        )

@@ -1,0 +1,75 @@
+"""The transactional outbox: an event and its deliveries are rows in the publisher's transaction.
+
+After that transaction commits, one Celery task per delivery is enqueued (``dispatch``). If the
+process dies in between or the broker is down, the relay finds the undispatched rows later.
+A rolled-back transaction leaves nothing behind and enqueues nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ..models import AggregateSequence, Delivery, Event
+from . import context, dispatch, subscribers
+from .declarations import DomainEvent
+from .schema import from_wire, to_wire
+
+
+def next_sequence(aggregate_type: str, aggregate_id: str) -> int:
+    """Hand out the next per-aggregate sequence number, atomically on SQLite and PostgreSQL."""
+    table = connection.ops.quote_name(AggregateSequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (aggregate_type, aggregate_id, last) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last = {table}.last + 1 "
+            "RETURNING last",
+            [aggregate_type, aggregate_id],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def record(payload: DomainEvent) -> Event:
+    """Validate ``payload`` and write it with one delivery per subscriber; dispatch on commit."""
+    spec = payload.spec
+    data = to_wire(payload)
+    from_wire(spec.payload, data)  # the same checks a consumer's decoding will make
+    flow = context.current()
+    from ..tracing import publish_span
+
+    with transaction.atomic(), publish_span(spec.event_type) as trace:
+        aggregate_id = payload.aggregate_id()
+        event = Event.objects.create(
+            event_type=spec.event_type,
+            version=spec.version,
+            source=spec.source,
+            aggregate_type=spec.aggregate,
+            aggregate_id=aggregate_id,
+            sequence=next_sequence(spec.aggregate, aggregate_id),
+            timestamp=int(time.time() * 1000),
+            data=data,
+            correlation_id=flow.correlation_id or context.new_correlation_id(),
+            causation_id=flow.causation_id,
+            trace_id=trace.trace_id,
+            trace_context=trace.carrier,
+        )
+        trace.describe(event)
+        now = timezone.now()
+        deliveries = Delivery.objects.bulk_create(
+            Delivery(
+                event=event,
+                subscriber=sub.name,
+                queue=sub.queue,
+                guarantee=sub.guarantee.value,
+                max_attempts=sub.max_attempts,
+                next_attempt_at=now,
+            )
+            for sub in subscribers.for_event_type(spec.event_type)
+        )
+    ids = [d.pk for d in deliveries]
+    if ids:
+        transaction.on_commit(partial(dispatch.dispatch, ids), robust=True)
+    return event

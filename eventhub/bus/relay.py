@@ -1,0 +1,88 @@
+"""The relay: dispatches what was committed but never handed to the broker, what is due for
+retry, and what a dead worker left running. Any number of relays may run at once: every
+hand-off goes through the claims of ``dispatch`` and ``delivery.fail_attempt``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from ..models import Attempt, Delivery
+from .delivery import fail_attempt
+from .dispatch import DISPATCHABLE, dispatch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RelayReport:
+    recovered: int = 0
+    reset: int = 0
+    dispatched: int = 0
+
+
+def recover_abandoned() -> int:
+    """Running deliveries whose lease ran out: their worker is gone; count it as an attempt."""
+    now = timezone.now()
+    rows = Delivery.objects.filter(
+        status=Delivery.Status.RUNNING, lease_expires_at__lt=now
+    ).values_list("pk", "attempts")[:500]
+    recovered = 0
+    for pk, attempts in rows:
+        outcome = fail_attempt(
+            delivery_id=pk,
+            attempt_number=attempts,
+            error="WorkerLost: the worker stopped before finishing (lease expired)",
+            outcome=Attempt.Outcome.LOST,
+        )
+        recovered += outcome != "lease-lost"
+    return recovered
+
+
+def reset_stale_dispatches() -> int:
+    """Dispatched long ago and never started (a message lost with its broker): send again."""
+    cutoff = timezone.now() - timedelta(
+        seconds=float(settings.EVENTHUB["REDISPATCH_AFTER_SECONDS"])
+    )
+    return Delivery.objects.filter(status__in=DISPATCHABLE, dispatched_at__lt=cutoff).update(
+        dispatched_at=None
+    )
+
+
+def relay_once() -> RelayReport:
+    report = RelayReport(recovered=recover_abandoned(), reset=reset_stale_dispatches())
+    due = list(
+        Delivery.objects.filter(
+            status__in=DISPATCHABLE,
+            dispatched_at__isnull=True,
+            next_attempt_at__lte=timezone.now(),
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[: int(settings.EVENTHUB["RELAY_BATCH_SIZE"])]
+    )
+    report.dispatched = dispatch(due)
+    return report
+
+
+def run_forever(stop: threading.Event, interval: float | None = None) -> None:
+    """Relay until ``stop`` is set; survives database and broker outages."""
+    interval = interval or float(settings.EVENTHUB["RELAY_INTERVAL_SECONDS"])
+    while not stop.is_set():
+        try:
+            report = relay_once()
+            if report.recovered or report.dispatched:
+                log.info("relay: %s", report)
+            busy = report.dispatched >= int(settings.EVENTHUB["RELAY_BATCH_SIZE"])
+        except Exception:
+            log.exception("relay pass failed; trying again")
+            close_old_connections()
+            busy = False
+        if not busy:
+            stop.wait(interval)

@@ -1,0 +1,114 @@
+"""The seed's JSON API conventions, shared by every app's api.py.
+
+Success: ``{"success": true, "data": ...}``; failure: ``{"success": false, "error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, JsonResponse
+
+
+class BadRequest(Exception):
+    """Input that names its faulty field; becomes a 400 (or ``status``)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def success(data: Any, status: int = 200, **extra: Any) -> JsonResponse:
+    return JsonResponse(
+        {"success": True, "data": data, **extra},
+        status=status,
+        encoder=DjangoJSONEncoder,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def failure(error: str, status: int) -> JsonResponse:
+    return JsonResponse({"success": False, "error": error}, status=status)
+
+
+def json_body(request: HttpRequest) -> Any:
+    """The request body parsed as JSON, or BadRequest (413 when over the size limit)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise BadRequest(f"body: larger than the limit of {limit} bytes", 413) from None
+    if len(raw) > limit:
+        raise BadRequest(f"body: larger than the limit of {limit} bytes", 413)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body: must be valid JSON") from None
+
+
+def int_param(
+    request: HttpRequest,
+    name: str,
+    *,
+    default: int | None = None,
+    minimum: int = 0,
+    maximum: int | None = None,
+) -> int | None:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: must be an integer") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f" and {maximum}" if maximum is not None else ""
+        raise BadRequest(
+            f"{name}: must be between {minimum}{bound}"
+            if bound
+            else f"{name}: must be at least {minimum}"
+        )
+    return value
+
+
+def page_links(request: HttpRequest, **params: Any) -> str:
+    query = request.GET.copy()
+    for key, value in params.items():
+        query[key] = str(value)
+    return f"{request.path}?{urlencode(sorted(query.items()))}"
+
+
+def limit_param(request: HttpRequest, default: int = 100, maximum: int = 1000) -> int:
+    value = int_param(request, "limit", default=default, minimum=1, maximum=maximum)
+    assert value is not None
+    return value
+
+
+def api_view(*methods: str):  # noqa: ANN201 - a decorator factory
+    """JSON endpoint: anonymous (no CSRF, grants nothing to cookies), seed error shape."""
+    from functools import wraps
+
+    from django.views.decorators.csrf import csrf_exempt
+
+    def decorate(view):  # noqa: ANN001, ANN202
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+            if request.method not in methods:
+                response = failure(f"method {request.method} not allowed", 405)
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                return view(request, *args, **kwargs)
+            except BadRequest as exc:
+                return failure(exc.message, exc.status)
+
+        return wrapper
+
+    return decorate

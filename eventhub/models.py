@@ -1,0 +1,186 @@
+"""The event store (also the transactional outbox), deliveries and their attempts."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Event(models.Model):
+    """One published event, written in the publisher's transaction (the outbox row).
+
+    ``id`` is the global position: the order in which events were recorded.
+    """
+
+    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    event_type = models.CharField(max_length=100)
+    version = models.PositiveSmallIntegerField()
+    source = models.CharField(max_length=100)
+    aggregate_type = models.CharField(max_length=50)
+    aggregate_id = models.CharField(max_length=100)
+    sequence = models.PositiveBigIntegerField(help_text="Position within its aggregate")
+    timestamp = models.BigIntegerField(help_text="Epoch milliseconds")
+    data = models.JSONField()
+    correlation_id = models.CharField(max_length=128, db_index=True)
+    causation_id = models.UUIDField(null=True, blank=True)
+    trace_id = models.CharField(max_length=32, blank=True)
+    trace_context = models.JSONField(default=dict, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["aggregate_type", "aggregate_id", "sequence"],
+                name="event_unique_aggregate_sequence",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["event_type", "id"]),
+            models.Index(fields=["timestamp"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class AggregateSequence(models.Model):
+    """The last sequence number handed out per aggregate (see outbox.next_sequence)."""
+
+    aggregate_type = models.CharField(max_length=50)
+    aggregate_id = models.CharField(max_length=100)
+    last = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["aggregate_type", "aggregate_id"], name="aggregate_sequence_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.aggregate_type} {self.aggregate_id} at {self.last}"
+
+
+class Delivery(models.Model):
+    """One event to one subscriber: the unit that is queued, attempted, retried, dead-lettered."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        RETRYING = "retrying"
+        FAILED = "failed"  # an at-most-once delivery that failed: recorded, never retried
+        DEAD = "dead"
+        DISCARDED = "discarded"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.CharField(max_length=100)
+    queue = models.CharField(max_length=100)
+    guarantee = models.CharField(max_length=20)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField()
+    next_attempt_at = models.DateTimeField()
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_seq = models.PositiveIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    dead_at = models.DateTimeField(null=True, blank=True)
+    discard_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "subscriber"], name="delivery_unique"),
+            models.CheckConstraint(
+                condition=models.Q(attempts__lte=models.F("max_attempts")),
+                name="delivery_attempts_within_max",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "dispatched_at", "next_attempt_at"]),
+            models.Index(fields=["status", "lease_expires_at"]),
+            models.Index(fields=["subscriber", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} <- {self.event_id} ({self.status})"
+
+
+class Attempt(models.Model):
+    """One try of a delivery, with where it ran and how it ended."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        LOST = "lost"  # the worker died or the lease ran out
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    worker = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "number"], name="attempt_unique_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of delivery {self.delivery_id}: {self.outcome}"
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds() * 1000
+
+
+class ProcessedEvent(models.Model):
+    """Idempotency record of an effectively-once subscriber, written with its own writes."""
+
+    subscriber = models.CharField(max_length=100)
+    event_id = models.UUIDField()
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "event_id"], name="processed_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} applied {self.event_id}"
+
+
+class FaultRule(models.Model):
+    """An operator's switch making one subscriber fail or slow down (off unless enabled)."""
+
+    class Mode(models.TextChoices):
+        NONE = "none", "no failure (latency only)"
+        ALWAYS = "always", "fail always"
+        NEXT_N = "next_n", "fail the next N attempts"
+        PERCENT = "percent", "fail a percentage of attempts"
+
+    subscriber = models.CharField(max_length=100, unique=True)
+    enabled = models.BooleanField(default=False)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.NONE)
+    remaining = models.PositiveIntegerField(default=0, help_text="For 'fail the next N'")
+    percent = models.PositiveSmallIntegerField(default=0, help_text="For 'fail a percentage'")
+    latency_ms = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(percent__lte=100), name="fault_percent_max")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber}: {self.get_mode_display()}"

@@ -1,0 +1,13 @@
+"""The composition root: each app's URLs are included by name (eventhub imports no app)."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from . import api
+
+urlpatterns = [
+    path("", include("orders.urls")),
+    path("", include("inventory.urls")),
+    path("events", api.events, name="events"),
+    path("admin/", admin.site.urls),
+]

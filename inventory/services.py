@@ -1,0 +1,76 @@
+"""Writes to stock: seeding the catalog, reserving an order's lines all-or-nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+
+from .events import (
+    InventoryCheckFailed,
+    InventoryUpdated,
+    ReservedLine,
+    inventory_check_failed,
+    inventory_updated,
+)
+from .models import Product, Reservation
+
+
+@dataclass(frozen=True)
+class Line:
+    product_id: str
+    quantity: int
+
+
+class _Shortage(Exception):
+    def __init__(self, failed: InventoryCheckFailed) -> None:
+        self.failed = failed
+
+
+def stock_reserve(*, order_id: str, lines: list[Line]) -> bool:
+    """Reserve every line or none and announce the outcome; True if reserved.
+
+    Each decrement is a conditional UPDATE (``stock >= quantity``), taken in product order so
+    that concurrent orders never deadlock and stock never goes below zero.
+    """
+    wanted: dict[str, int] = {}
+    for line in lines:
+        wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
+    reserved: list[ReservedLine] = []
+    try:
+        with transaction.atomic():
+            for product_id in sorted(wanted):
+                quantity = wanted[product_id]
+                taken = Product.objects.filter(product_id=product_id, stock__gte=quantity).update(
+                    stock=F("stock") - quantity
+                )
+                if not taken:
+                    available = (
+                        Product.objects.filter(product_id=product_id)
+                        .values_list("stock", flat=True)
+                        .first()
+                    )
+                    raise _Shortage(
+                        InventoryCheckFailed(
+                            order_id=order_id,
+                            reason="product_not_found"
+                            if available is None
+                            else "insufficient_stock",
+                            product_id=product_id,
+                            available=available or 0,
+                            requested=quantity,
+                        )
+                    )
+                Reservation.objects.create(
+                    order_id=order_id, product_id=product_id, quantity=quantity
+                )
+                remaining = Product.objects.values_list("stock", flat=True).get(pk=product_id)
+                reserved.append(ReservedLine(product_id, quantity, remaining))
+    except _Shortage as shortage:
+        inventory_check_failed.send(sender=Product, event=shortage.failed)
+        return False
+    inventory_updated.send(
+        sender=Product, event=InventoryUpdated(order_id=order_id, items=reserved)
+    )
+    return True

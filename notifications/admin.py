@@ -1,0 +1,11 @@
+from django.contrib import admin
+
+from .models import Notification
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("kind", "order_id", "recipient", "subject", "sent_at")
+    list_filter = ("kind",)
+    search_fields = ("order_id", "recipient", "event_id")
+    readonly_fields = [f.name for f in Notification._meta.fields]

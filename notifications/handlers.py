@@ -1,0 +1,92 @@
+"""Mails to the shopper at each step of the order flow (seed 4.3.4 plus the final outcome)."""
+
+from eventhub.bus import Guarantee, Received, subscriber
+from inventory.events import InventoryCheckFailed, InventoryUpdated
+from orders.events import OrderCreated, OrderStatusUpdated
+from orders.selectors import order_get
+
+from .models import Notification
+from .services import notification_send
+
+FINAL_STATUSES = {"confirmed", "rejected", "cancelled"}
+
+
+def _user_of(order_id: str) -> str:
+    order = order_get(order_id=order_id)
+    return order.user_id if order else "unknown"
+
+
+@subscriber(
+    "notifications.order_confirmation",
+    on=OrderCreated,
+    queue="notifications",
+    guarantee=Guarantee.EFFECTIVELY_ONCE,
+)
+def send_order_confirmation(event: Received[OrderCreated]) -> None:
+    order = event.data
+    notification_send(
+        kind=Notification.Kind.ORDER_CONFIRMATION,
+        order_id=order.order_id,
+        event_id=event.event_id,
+        user_id=order.user_id,
+        subject=f"Order received - {order.order_id}",
+        body=f"Your order {order.order_id} was created; total amount {order.total_amount}.",
+    )
+
+
+@subscriber(
+    "notifications.stock_confirmed",
+    on=InventoryUpdated,
+    queue="notifications",
+    guarantee=Guarantee.EFFECTIVELY_ONCE,
+)
+def send_stock_confirmed(event: Received[InventoryUpdated]) -> None:
+    order_id = event.data.order_id
+    notification_send(
+        kind=Notification.Kind.STOCK_CONFIRMED,
+        order_id=order_id,
+        event_id=event.event_id,
+        user_id=_user_of(order_id),
+        subject=f"Order {order_id}: stock confirmed",
+        body="Every item of your order is reserved for you.",
+    )
+
+
+@subscriber(
+    "notifications.stock_failure",
+    on=InventoryCheckFailed,
+    queue="notifications",
+    guarantee=Guarantee.EFFECTIVELY_ONCE,
+)
+def send_stock_failure(event: Received[InventoryCheckFailed]) -> None:
+    failed = event.data
+    notification_send(
+        kind=Notification.Kind.STOCK_FAILURE,
+        order_id=failed.order_id,
+        event_id=event.event_id,
+        user_id=_user_of(failed.order_id),
+        subject=f"Order {failed.order_id}: not enough stock",
+        body=f"We could not reserve {failed.product_id}: {failed.reason} "
+        f"(available {failed.available}, requested {failed.requested}).",
+    )
+
+
+@subscriber(
+    "notifications.order_outcome",
+    on=OrderStatusUpdated,
+    queue="notifications",
+    guarantee=Guarantee.EFFECTIVELY_ONCE,
+)
+def send_order_outcome(event: Received[OrderStatusUpdated]) -> None:
+    update = event.data
+    if update.status not in FINAL_STATUSES:
+        return
+    notification_send(
+        kind=Notification.Kind.ORDER_OUTCOME,
+        order_id=update.order_id,
+        event_id=event.event_id,
+        user_id=update.user_id,
+        subject=f"Order {update.order_id} is {update.status}",
+        body=f"Your order is now {update.status}."
+        + (f" Reason: {update.reason}" if update.reason else ""),
+    )

@@ -1,0 +1,152 @@
+"""The seed's order endpoints: ``POST /orders``, ``GET /orders``, ``GET /orders/<id>``."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+
+from eventhub.http import (
+    BadRequest,
+    api_view,
+    failure,
+    int_param,
+    json_body,
+    limit_param,
+    page_links,
+    success,
+)
+
+from .models import Order
+from .selectors import order_get, order_list
+from .services import ItemInput, OrderError, order_place
+
+MAX_ITEMS = 50
+MAX_QUANTITY = 1000
+MAX_USER_ID_LENGTH = 64
+MAX_PRODUCT_ID_LENGTH = 64
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _ms(moment: Any) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def order_json(order: Order) -> dict[str, Any]:
+    return {
+        "orderId": order.order_id,
+        "userId": order.user_id,
+        "items": [
+            {"productId": li.product_id, "quantity": li.quantity, "price": _number(li.price)}
+            for li in order.lines.all()
+        ],
+        "totalAmount": _number(order.total_amount),
+        "status": order.status,
+        "statusReason": order.status_reason,
+        "correlationId": order.correlation_id,
+        "createdAt": _ms(order.created_at),
+        "updatedAt": _ms(order.updated_at),
+    }
+
+
+def parse_order(body: Any) -> tuple[str, list[ItemInput]]:
+    """The order request as typed input, or BadRequest naming the first faulty field."""
+    if not isinstance(body, dict):
+        raise BadRequest("body: must be a JSON object")
+    user_id = body.get("userId")
+    if user_id is None:
+        raise BadRequest("userId: is required")
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise BadRequest("userId: must be a non-empty string")
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        raise BadRequest(f"userId: must be at most {MAX_USER_ID_LENGTH} characters")
+    items = body.get("items")
+    if items is None:
+        raise BadRequest("items: is required")
+    if not isinstance(items, list):
+        raise BadRequest("items: must be an array")
+    if not items:
+        raise BadRequest("items: must not be empty")
+    if len(items) > MAX_ITEMS:
+        raise BadRequest(f"items: must have at most {MAX_ITEMS} entries")
+    parsed: list[ItemInput] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        field = f"items[{index}]"
+        if not isinstance(item, dict):
+            raise BadRequest(f"{field}: must be an object")
+        product_id = item.get("productId")
+        if not isinstance(product_id, str) or not product_id:
+            raise BadRequest(f"{field}.productId: must be a non-empty string")
+        if len(product_id) > MAX_PRODUCT_ID_LENGTH:
+            raise BadRequest(
+                f"{field}.productId: must be at most {MAX_PRODUCT_ID_LENGTH} characters"
+            )
+        if product_id in seen:
+            raise BadRequest(f"{field}.productId: {product_id!r} appears more than once")
+        seen.add(product_id)
+        quantity = item.get("quantity")
+        if (
+            isinstance(quantity, bool)
+            or not isinstance(quantity, int)
+            or not 1 <= quantity <= MAX_QUANTITY
+        ):
+            raise BadRequest(f"{field}.quantity: must be an integer from 1 to {MAX_QUANTITY}")
+        price = item.get("price")
+        if price is not None and (
+            isinstance(price, bool)
+            or not isinstance(price, int | float)
+            or not math.isfinite(price)
+            or price < 0
+        ):
+            raise BadRequest(f"{field}.price: must be a non-negative number")
+        parsed.append(
+            ItemInput(product_id, quantity, None if price is None else Decimal(str(price)))
+        )
+    return user_id, parsed
+
+
+@api_view("GET", "POST")
+def orders(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        return _place(request)
+    limit = limit_param(request, default=50, maximum=500)
+    offset = int_param(request, "offset", default=0) or 0
+    status = request.GET.get("status") or None
+    if status is not None and status not in Order.Status.values:
+        raise BadRequest(f"status: must be one of {', '.join(Order.Status.values)}")
+    rows = order_list(user_id=request.GET.get("userId") or None, status=status)
+    total = rows.count()
+    page = [order_json(o) for o in rows[offset : offset + limit]]
+    return success(
+        page,
+        pagination={
+            "limit": limit,
+            "offset": offset,
+            "total": total,
+            "next": page_links(request, offset=offset + limit) if offset + limit < total else None,
+        },
+    )
+
+
+def _place(request: HttpRequest) -> JsonResponse:
+    user_id, items = parse_order(json_body(request))
+    try:
+        order = order_place(user_id=user_id, items=items)
+    except OrderError as exc:
+        raise BadRequest(str(exc)) from None
+    order = order_get(order_id=order.order_id)
+    return success(order_json(order), status=201, message="Order created; processing has started")
+
+
+@api_view("GET")
+def order_detail(request: HttpRequest, order_id: str) -> JsonResponse:
+    order = order_get(order_id=order_id)
+    if order is None:
+        return failure("Order not found", 404)
+    return success(order_json(order))

@@ -1,0 +1,117 @@
+"""Writes to orders: placing one, moving its status."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+
+from eventhub.bus import current_flow
+from inventory.selectors import product_prices
+
+from .events import (
+    OrderCreated,
+    OrderedItem,
+    OrderStatusUpdated,
+    order_created,
+    order_status_updated,
+)
+from .models import Order, OrderLine
+
+log = logging.getLogger(__name__)
+
+TERMINAL = {Order.Status.CONFIRMED, Order.Status.REJECTED}
+
+
+class OrderError(Exception):
+    """An order that cannot be placed; the message names the offending field."""
+
+
+@dataclass(frozen=True)
+class ItemInput:
+    product_id: str
+    quantity: int
+    price: Decimal | None
+    """What the client believes the price is; must equal the catalog's when given."""
+
+
+def _new_order_id() -> str:
+    return f"ORD-{int(time.time() * 1000)}-{secrets.token_hex(3).upper()}"
+
+
+def order_place(*, user_id: str, items: list[ItemInput]) -> Order:
+    """Store a pending order at catalog prices and announce ``order.created``."""
+    prices = product_prices(product_ids=[item.product_id for item in items])
+    for index, item in enumerate(items):
+        if item.product_id not in prices:
+            raise OrderError(f"items[{index}].productId: unknown product {item.product_id!r}")
+        if item.price is not None and item.price != prices[item.product_id]:
+            raise OrderError(
+                f"items[{index}].price: {item.price} differs from the catalog price "
+                f"{prices[item.product_id].normalize():f}"
+            )
+    lines = [
+        OrderedItem(product_id=i.product_id, quantity=i.quantity, price=prices[i.product_id])
+        for i in items
+    ]
+    total = sum((line.price * line.quantity for line in lines), Decimal(0))
+    with transaction.atomic():
+        order = Order.objects.create(
+            order_id=_new_order_id(),
+            user_id=user_id,
+            total_amount=total,
+            correlation_id=current_flow().correlation_id or "",
+        )
+        OrderLine.objects.bulk_create(
+            OrderLine(order=order, product_id=li.product_id, quantity=li.quantity, price=li.price)
+            for li in lines
+        )
+        responses = order_created.send(
+            sender=Order,
+            event=OrderCreated(
+                order_id=order.order_id,
+                user_id=user_id,
+                items=lines,
+                total_amount=total,
+                status=order.status,
+                created_at=int(order.created_at.timestamp() * 1000),
+            ),
+        )
+        if not order.correlation_id:
+            order.correlation_id = order_created.recorded(responses).correlation_id
+            order.save(update_fields=["correlation_id"])
+    return order
+
+
+def order_status_set(*, order_id: str, status: str, reason: str = "") -> bool:
+    """Move the order to ``status`` and announce it; False if nothing changed.
+
+    A final status (confirmed, rejected) is never left: a late event for a finished order is
+    logged and ignored.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status == status:
+            return False
+        if order.status in TERMINAL:
+            log.warning("order %s is %s; ignoring a move to %s", order_id, order.status, status)
+            return False
+        previous = order.status
+        order.status = status
+        order.status_reason = reason[:200]
+        order.save(update_fields=["status", "status_reason", "updated_at"])
+        order_status_updated.send(
+            sender=Order,
+            event=OrderStatusUpdated(
+                order_id=order_id,
+                user_id=order.user_id,
+                status=status,
+                previous_status=previous,
+                reason=reason,
+            ),
+        )
+    return True

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import F
 
+from .catalog import CATALOG
 from .events import (
     InventoryCheckFailed,
     InventoryUpdated,
@@ -15,6 +16,17 @@ from .events import (
     inventory_updated,
 )
 from .models import Product, Reservation
+
+
+def catalog_seed() -> int:
+    """Create the seed's products that are missing; existing stock is left as it is."""
+    created = 0
+    for product_id, name, price, stock in CATALOG:
+        _, was_created = Product.objects.get_or_create(
+            product_id=product_id, defaults={"name": name, "price": price, "stock": stock}
+        )
+        created += was_created
+    return created
 
 
 @dataclass(frozen=True)

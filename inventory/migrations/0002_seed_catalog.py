@@ -1,14 +1,8 @@
 """The seed's catalog (R6), present after the first migrate."""
 
-from decimal import Decimal
-
 from django.db import migrations
 
-CATALOG = [
-    ("PROD-001", "iPhone 15", Decimal("6999"), 100),
-    ("PROD-002", "MacBook Pro", Decimal("14999"), 50),
-    ("PROD-003", "AirPods Pro", Decimal("1999"), 200),
-]
+from inventory.catalog import CATALOG
 
 
 def seed(apps, schema_editor):

@@ -14,6 +14,9 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
 
+MAX_INT64 = 2**63 - 1
+"""No query parameter may exceed what a BIGINT column (and SQLite's INTEGER) holds."""
+
 
 class BadRequest(Exception):
     """Input that names its faulty field; becomes a 400 (or ``status``)."""
@@ -50,6 +53,8 @@ def json_body(request: HttpRequest) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("body: must be valid JSON") from None
+    except RecursionError:
+        raise BadRequest("body: JSON is nested too deeply") from None
 
 
 def int_param(
@@ -67,13 +72,9 @@ def int_param(
         value = int(raw)
     except ValueError:
         raise BadRequest(f"{name}: must be an integer") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f" and {maximum}" if maximum is not None else ""
-        raise BadRequest(
-            f"{name}: must be between {minimum}{bound}"
-            if bound
-            else f"{name}: must be at least {minimum}"
-        )
+    upper = MAX_INT64 if maximum is None else min(maximum, MAX_INT64)
+    if not minimum <= value <= upper:
+        raise BadRequest(f"{name}: must be between {minimum} and {upper}")
     return value
 
 

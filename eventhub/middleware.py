@@ -20,7 +20,7 @@ class CorrelationIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         given = request.headers.get(HEADER)
-        if given is not None and not VALID.match(given):
+        if given is not None and not VALID.fullmatch(given):
             return failure(
                 f"{HEADER}: must be 1 to 128 characters of letters, digits and . _ : -", 400
             )

@@ -63,6 +63,8 @@ def parse_order(body: Any) -> tuple[str, list[ItemInput]]:
         raise BadRequest("userId: is required")
     if not isinstance(user_id, str) or not user_id.strip():
         raise BadRequest("userId: must be a non-empty string")
+    if not user_id.isprintable():
+        raise BadRequest("userId: must not contain control characters")
     if len(user_id) > MAX_USER_ID_LENGTH:
         raise BadRequest(f"userId: must be at most {MAX_USER_ID_LENGTH} characters")
     items = body.get("items")
@@ -83,6 +85,8 @@ def parse_order(body: Any) -> tuple[str, list[ItemInput]]:
         product_id = item.get("productId")
         if not isinstance(product_id, str) or not product_id:
             raise BadRequest(f"{field}.productId: must be a non-empty string")
+        if not product_id.isprintable():
+            raise BadRequest(f"{field}.productId: must not contain control characters")
         if len(product_id) > MAX_PRODUCT_ID_LENGTH:
             raise BadRequest(
                 f"{field}.productId: must be at most {MAX_PRODUCT_ID_LENGTH} characters"

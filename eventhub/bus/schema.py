@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from decimal import Decimal, InvalidOperation
@@ -114,10 +115,14 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise EventValidationError(path, f"expected number, got {_type_name(value)}")
+        if not math.isfinite(value):
+            raise EventValidationError(path, f"expected a finite number, got {value}")
         return float(value)
     if tp is Decimal:
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
             raise EventValidationError(path, f"expected number, got {_type_name(value)}")
+        if not math.isfinite(value):  # NaN and Infinity are not JSON numbers
+            raise EventValidationError(path, f"expected a finite number, got {value}")
         try:
             return Decimal(str(value))
         except InvalidOperation as exc:  # pragma: no cover - floats always convert

@@ -134,6 +134,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "eventhub" / "static"]
 LOGIN_URL = "/admin/login/"
+# daphne serves /static/ itself unless a proxy does (set false in production after collectstatic).
+SERVE_STATIC = env_bool("EVENTHUB_SERVE_STATIC", True)
 
 # The seed's API takes bodies of at most 64 KiB (R7): larger ones get 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
@@ -162,6 +164,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Keep a running handler going when the broker connection drops; its lease covers the rest.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 
 CHANNEL_LAYERS = {

@@ -88,6 +88,9 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     dead_at = models.DateTimeField(null=True, blank=True)
     discard_reason = models.TextField(blank=True)
+    retried_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an operator last retried it from the dead letters"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -9,5 +9,6 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("", include("inventory.urls")),
     path("events", api.events, name="events"),
+    path("dashboard/", include("eventhub.dashboard.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -108,6 +108,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
     server.start()
     app.conf.broker_url = server.url
+    settings.REDIS_URL = server.url
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [server.url]
     yield server
     server.stop()
@@ -255,3 +256,81 @@ def relay(transactional_db: None, redis_server: RedisServer) -> Iterator[threadi
     yield stop
     stop.set()
     thread.join(10)
+
+
+class WebServer:
+    """daphne serving eventhub.asgi as a subprocess."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WebServer:
+        import urllib.request
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+             "eventhub.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+        def answers() -> bool:
+            assert self.process and self.process.poll() is None, self.log_path.read_text()
+            try:
+                with urllib.request.urlopen(f"{self.url}/inventory", timeout=1) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_until(answers, timeout=60, interval=0.1, message="daphne to answer")
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+@pytest.fixture
+def start_web(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., WebServer]]:
+    """Start daphne processes: ``start_web(**extra_env)``; all stop at teardown."""
+    started: list[WebServer] = []
+
+    def start(**extra_env: str) -> WebServer:
+        server = WebServer({**worker_env, **extra_env}, tmp_path / f"web-{len(started)}.log")
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def http_json(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> Any:
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return json.loads(error.read())

@@ -115,7 +115,7 @@ def execute(*, delivery_id: int, dispatch_seq: int, worker: str) -> str:
         delivery=delivery, number=delivery.attempts, worker=worker, started_at=timezone.now()
     )
     event = delivery.event
-    with tracing.process_span(delivery) as span:
+    with tracing.process_span(delivery, link_only=delivery.retried_at is not None) as span:
         try:
             if sub is None:
                 raise UnknownSubscriber(f"no subscriber named {name} is registered")

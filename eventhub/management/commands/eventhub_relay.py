@@ -19,6 +19,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        from eventhub.otel import configure
+
+        configure("eventhub-relay")
         self.stdout.write("relay: running")
         run_forever(stop, interval)
         self.stdout.write("relay: stopped")

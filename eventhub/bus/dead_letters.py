@@ -1,0 +1,63 @@
+"""Operating dead letters: retry (same event, same subscriber, same event ID) or discard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import Delivery
+from . import dispatch, subscribers
+
+
+def dead_letter_retry(*, delivery_ids: Iterable[int]) -> list[int]:
+    """Put dead deliveries back in line with a fresh attempt budget; returns those requeued.
+
+    The attempt history continues (the next attempt is number attempts + 1) and the
+    idempotency record still guards effectively-once subscribers. A delivery that is no
+    longer dead (retried or discarded concurrently) is left alone.
+    """
+    requeued: list[int] = []
+    now = timezone.now()
+    with transaction.atomic():
+        for pk, name in Delivery.objects.filter(
+            pk__in=list(delivery_ids), status=Delivery.Status.DEAD
+        ).values_list("pk", "subscriber"):
+            sub = subscribers.get(name)
+            budget = sub.max_attempts if sub else 1
+            if Delivery.objects.filter(pk=pk, status=Delivery.Status.DEAD).update(
+                status=Delivery.Status.PENDING,
+                max_attempts=F("attempts") + budget,
+                next_attempt_at=now,
+                dispatched_at=None,
+                dead_at=None,
+                retried_at=now,
+                updated_at=now,
+            ):
+                requeued.append(pk)
+        if requeued:
+            transaction.on_commit(partial(dispatch.dispatch, list(requeued)), robust=True)
+    return requeued
+
+
+def dead_letter_discard(*, delivery_ids: Iterable[int], reason: str) -> list[int]:
+    """Mark dead deliveries discarded with the operator's reason (kept, never retried)."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("reason: a reason is required to discard a dead letter")
+    ids = list(delivery_ids)
+    with transaction.atomic():
+        discarded = list(
+            Delivery.objects.filter(pk__in=ids, status=Delivery.Status.DEAD).values_list(
+                "pk", flat=True
+            )
+        )
+        Delivery.objects.filter(pk__in=discarded, status=Delivery.Status.DEAD).update(
+            status=Delivery.Status.DISCARDED,
+            discard_reason=reason[:2000],
+            updated_at=timezone.now(),
+        )
+    return discarded

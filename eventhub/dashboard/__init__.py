@@ -1,0 +1,1 @@
+"""The operator's dashboard: live timeline, dead letters, spans (staff only)."""

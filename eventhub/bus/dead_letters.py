@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .. import live
 from ..models import Delivery
 from . import dispatch, subscribers
 
@@ -38,6 +39,12 @@ def dead_letter_retry(*, delivery_ids: Iterable[int]) -> list[int]:
                 updated_at=now,
             ):
                 requeued.append(pk)
+        for pk, correlation_id in Delivery.objects.filter(pk__in=requeued).values_list(
+            "pk", "event__correlation_id"
+        ):
+            live.delivery_changed(
+                delivery_id=pk, status=Delivery.Status.PENDING, correlation_id=correlation_id
+            )
         if requeued:
             transaction.on_commit(partial(dispatch.dispatch, list(requeued)), robust=True)
     return requeued
@@ -60,4 +67,10 @@ def dead_letter_discard(*, delivery_ids: Iterable[int], reason: str) -> list[int
             discard_reason=reason[:2000],
             updated_at=timezone.now(),
         )
+        for pk, correlation_id in Delivery.objects.filter(pk__in=discarded).values_list(
+            "pk", "event__correlation_id"
+        ):
+            live.delivery_changed(
+                delivery_id=pk, status=Delivery.Status.DISCARDED, correlation_id=correlation_id
+            )
     return discarded

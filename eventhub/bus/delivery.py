@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import tracing
+from .. import live, tracing
 from ..faults import apply_fault
 from ..models import Attempt, Delivery, Event, ProcessedEvent
 from . import context, subscribers
@@ -100,6 +100,11 @@ def _mark_succeeded(delivery: Delivery, attempt: Attempt) -> None:
     if not updated:
         raise LeaseLost(f"delivery {delivery.pk} attempt {attempt.number} was taken over")
     Attempt.objects.filter(pk=attempt.pk).update(outcome=Attempt.Outcome.SUCCEEDED, finished_at=now)
+    live.delivery_changed(
+        delivery_id=delivery.pk,
+        status=Delivery.Status.SUCCEEDED,
+        correlation_id=delivery.event.correlation_id,
+    )
 
 
 def execute(*, delivery_id: int, dispatch_seq: int, worker: str) -> str:
@@ -111,6 +116,11 @@ def execute(*, delivery_id: int, dispatch_seq: int, worker: str) -> str:
     if not _claim(delivery_id, dispatch_seq, subscribers.timeout_of(sub)):
         return "skipped"
     delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
+    live.delivery_changed(
+        delivery_id=delivery.pk,
+        status=delivery.status,
+        correlation_id=delivery.event.correlation_id,
+    )
     attempt = Attempt.objects.create(
         delivery=delivery, number=delivery.attempts, worker=worker, started_at=timezone.now()
     )
@@ -183,6 +193,11 @@ def fail_attempt(
             delivery.dead_at = now
             _publish_dead_letter(delivery, error)
         delivery.save()
+        live.delivery_changed(
+            delivery_id=delivery.pk,
+            status=delivery.status,
+            correlation_id=delivery.event.correlation_id,
+        )
     return str(delivery.status)
 
 

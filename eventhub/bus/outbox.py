@@ -13,6 +13,7 @@ from functools import partial
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .. import live
 from ..models import AggregateSequence, Delivery, Event
 from . import context, dispatch, subscribers
 from .declarations import DomainEvent
@@ -68,6 +69,12 @@ def record(payload: DomainEvent) -> Event:
                 next_attempt_at=now,
             )
             for sub in subscribers.for_event_type(spec.event_type)
+        )
+        live.event_recorded(
+            position=event.pk,
+            event_type=event.event_type,
+            correlation_id=event.correlation_id,
+            aggregate_id=aggregate_id,
         )
     ids = [d.pk for d in deliveries]
     if ids:

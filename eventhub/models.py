@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -86,6 +87,7 @@ class Delivery(models.Model):
     dispatch_seq = models.PositiveIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    error_type = models.CharField(max_length=200, blank=True, help_text="Class of the last error")
     dead_at = models.DateTimeField(null=True, blank=True)
     discard_reason = models.TextField(blank=True)
     retried_at = models.DateTimeField(
@@ -187,3 +189,52 @@ class FaultRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber}: {self.get_mode_display()}"
+
+
+class DeadLetterManager(models.Manager["DeadLetter"]):
+    def get_queryset(self) -> models.QuerySet[DeadLetter]:
+        return super().get_queryset().filter(status=Delivery.Status.DEAD)
+
+
+class DeadLetter(Delivery):
+    """The dead deliveries, as the operator's repair list (a view of Delivery)."""
+
+    objects = DeadLetterManager()
+
+    class Meta:
+        proxy = True
+        permissions = [
+            ("retry_deadletter", "Can retry dead letters"),
+            ("discard_deadletter", "Can discard dead letters"),
+        ]
+
+
+class RetryBatch(models.Model):
+    """An operator's request to retry many dead letters, carried out by the relay at a rate."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    delivery_ids = models.JSONField(default=list)
+    total = models.PositiveIntegerField()
+    done = models.PositiveIntegerField(default=0, help_text="Dead letters handled so far")
+    requeued = models.PositiveIntegerField(default=0, help_text="Of those, put back in line")
+    rate_per_second = models.PositiveIntegerField(default=50)
+    created_at = models.DateTimeField(auto_now_add=True)
+    advanced_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "retry batches"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(done__lte=models.F("total")), name="batch_done_le_total"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rate_per_second__gt=0), name="batch_rate_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"retry batch {self.pk}: {self.done}/{self.total}"

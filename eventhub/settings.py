@@ -189,6 +189,10 @@ EVENTHUB = {
     "RELAY_BATCH_SIZE": env_int("EVENTHUB_RELAY_BATCH_SIZE", 500),
     # Multiplies every retry delay: tests and demos shrink the backoff schedule with it.
     "RETRY_DELAY_SCALE": env_float("EVENTHUB_RETRY_DELAY_SCALE", 1.0),
+    # Link from the admin to a trace viewer, e.g. Jaeger: http://localhost:16686/trace/{trace_id}
+    "TRACE_URL_TEMPLATE": os.environ.get("EVENTHUB_TRACE_URL_TEMPLATE", ""),
+    # Dead letters requeued per second by a batch retry from the admin.
+    "RETRY_RATE_PER_SECOND": env_int("EVENTHUB_RETRY_RATE_PER_SECOND", 50),
 }
 
 # --- Mail -----------------------------------------------------------------------------------

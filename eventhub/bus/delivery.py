@@ -178,6 +178,7 @@ def fail_attempt(
         sub = subscribers.get(delivery.subscriber)
         policy = sub.retry if sub else RetryPolicy()
         delivery.last_error = error[:10_000]
+        delivery.error_type = error.split(":", 1)[0][:200]
         delivery.lease_expires_at = None
         if delivery.guarantee == Guarantee.AT_MOST_ONCE:
             delivery.status = Delivery.Status.FAILED

@@ -15,6 +15,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from ..models import Attempt, Delivery
+from . import retry_batches
 from .delivery import fail_attempt
 from .dispatch import DISPATCHABLE, dispatch
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 class RelayReport:
     recovered: int = 0
     reset: int = 0
+    retried: int = 0
     dispatched: int = 0
 
 
@@ -57,7 +59,11 @@ def reset_stale_dispatches() -> int:
 
 
 def relay_once() -> RelayReport:
-    report = RelayReport(recovered=recover_abandoned(), reset=reset_stale_dispatches())
+    report = RelayReport(
+        recovered=recover_abandoned(),
+        reset=reset_stale_dispatches(),
+        retried=retry_batches.advance(),
+    )
     due = list(
         Delivery.objects.filter(
             status__in=DISPATCHABLE,

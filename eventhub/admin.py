@@ -1,0 +1,385 @@
+"""The operator's admin: events (read-only), deliveries with attempts, dead letters to repair,
+retry batches with progress, fault switches."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from .bus.dead_letters import dead_letter_discard
+from .bus.retry_batches import retry_batch_create
+from .models import Attempt, DeadLetter, Delivery, Event, FaultRule, RetryBatch
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """The event store and delivery log are written by the bus only."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def pretty_json(data: Any) -> str:
+    """Event data as escaped text in a <pre>: payloads are user input, never markup."""
+    return format_html(
+        "<pre class='eventhub-json'>{}</pre>", json.dumps(data, indent=2, ensure_ascii=False)
+    )
+
+
+def flow_link(correlation_id: str) -> str:
+    url = f"/dashboard/?{urlencode({'correlationId': correlation_id})}"
+    return format_html("<a href='{}'>flow on the dashboard</a>", url)
+
+
+def trace_link(event: Event) -> str:
+    if not event.trace_id:
+        return "-"
+    template = settings.EVENTHUB["TRACE_URL_TEMPLATE"]
+    url = (
+        template.format(trace_id=event.trace_id)
+        if template
+        else reverse("flow-spans", args=[event.correlation_id])
+    )
+    return format_html("<a href='{}'>{}</a>", url, event.trace_id)
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ("subscriber", "status", "attempts", "max_attempts", "error_type", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = (
+        "event_type",
+        "version",
+        "aggregate_id",
+        "sequence",
+        "source",
+        "correlation_id",
+        "recorded_at",
+    )
+    list_filter = ("event_type", "source")
+    search_fields = ("=event_id", "event_type", "=correlation_id", "=aggregate_id")
+    readonly_fields = (
+        "event_id", "event_type", "version", "source", "aggregate_type", "aggregate_id",
+        "sequence", "timestamp", "correlation_id", "causation_id", "recorded_at",
+        "payload", "flow", "trace",
+    )  # fmt: skip
+    exclude = ("data", "trace_context", "trace_id")
+    inlines = [DeliveryInline]
+
+    @admin.display(description="data")
+    def payload(self, obj: Event) -> str:
+        return pretty_json(obj.data)
+
+    @admin.display(description="flow")
+    def flow(self, obj: Event) -> str:
+        return flow_link(obj.correlation_id)
+
+    @admin.display(description="trace")
+    def trace(self, obj: Event) -> str:
+        return trace_link(obj)
+
+
+class AttemptInline(admin.TabularInline):
+    model = Attempt
+    extra = 0
+    can_delete = False
+    fields = ("number", "outcome", "worker", "started_at", "duration", "error", "traceback_text")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="duration")
+    def duration(self, obj: Attempt) -> str:
+        return "-" if obj.duration_ms is None else f"{obj.duration_ms:.0f} ms"
+
+    @admin.display(description="traceback")
+    def traceback_text(self, obj: Attempt) -> str:
+        return format_html("<pre>{}</pre>", obj.traceback) if obj.traceback else "-"
+
+
+class DeliveryAdminBase(ReadOnlyAdmin):
+    list_display = (
+        "subscriber",
+        "event_type",
+        "status",
+        "attempts_of_max",
+        "error_type",
+        "updated_at",
+    )
+    list_filter = ("status", "subscriber", "queue", "error_type")
+    search_fields = ("=event__event_id", "=event__correlation_id", "subscriber")
+    list_select_related = ("event",)
+    readonly_fields = (
+        "event_link", "subscriber", "queue", "guarantee", "status", "attempts", "max_attempts",
+        "next_attempt_at", "dispatched_at", "last_error", "error_type", "dead_at",
+        "retried_at", "discard_reason", "payload", "flow", "trace",
+    )  # fmt: skip
+    fields = readonly_fields
+    inlines = [AttemptInline]
+
+    @admin.display(description="event", ordering="event__event_type")
+    def event_type(self, obj: Delivery) -> str:
+        return obj.event.event_type
+
+    @admin.display(description="attempts")
+    def attempts_of_max(self, obj: Delivery) -> str:
+        return f"{obj.attempts}/{obj.max_attempts}"
+
+    @admin.display(description="event")
+    def event_link(self, obj: Delivery) -> str:
+        url = reverse("admin:eventhub_event_change", args=[obj.event_id])
+        return format_html("<a href='{}'>{} {}</a>", url, obj.event.event_type, obj.event.event_id)
+
+    @admin.display(description="payload")
+    def payload(self, obj: Delivery) -> str:
+        return pretty_json(obj.event.data)
+
+    @admin.display(description="flow")
+    def flow(self, obj: Delivery) -> str:
+        return flow_link(obj.event.correlation_id)
+
+    @admin.display(description="trace")
+    def trace(self, obj: Delivery) -> str:
+        return trace_link(obj.event)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(DeliveryAdminBase):
+    pass
+
+
+class DiscardForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, strip=True)
+
+
+def log_actions(request: HttpRequest, queryset: QuerySet[Any], message: str) -> None:
+    """One admin log entry per object, with who (the user) and why (the message)."""
+    LogEntry.objects.log_actions(
+        user_id=request.user.pk,
+        queryset=queryset,
+        action_flag=CHANGE,
+        change_message=message,
+        single_object=False,
+    )
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(DeliveryAdminBase):
+    list_display = (
+        "subscriber",
+        "event_type",
+        "error_type",
+        "short_error",
+        "attempts",
+        "dead_at",
+        "flow",
+    )
+    list_filter = ("subscriber", "error_type")
+    actions = ["retry_selected", "discard_selected"]
+    change_list_template = "admin/eventhub/deadletter/change_list.html"
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("eventhub.retry_deadletter")
+
+    def has_discard_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("eventhub.discard_deadletter")
+
+    @admin.display(description="error")
+    def short_error(self, obj: Delivery) -> str:
+        return obj.last_error[:120]
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path("groups/", view(self.groups_view), name="eventhub_deadletter_groups"),
+            path(
+                "retry-matching/",
+                view(self.retry_matching_view),
+                name="eventhub_deadletter_retry_matching",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _start_batch(self, request: HttpRequest, queryset: QuerySet[Any], why: str) -> RetryBatch:
+        ids = list(queryset.values_list("pk", flat=True))
+        batch = retry_batch_create(delivery_ids=ids, user_id=request.user.pk)
+        log_actions(
+            request, Delivery.objects.filter(pk__in=ids), f"Retried ({why}; batch {batch.pk})"
+        )
+        url = reverse("admin:eventhub_retrybatch_change", args=[batch.pk])
+        self.message_user(
+            request,
+            format_html(
+                "Retrying {} dead letter(s) at up to {}/s: <a href='{}'>progress of batch {}</a>.",
+                batch.total, batch.rate_per_second, url, batch.pk,
+            ),
+            messages.SUCCESS,
+        )  # fmt: skip
+        return batch
+
+    @admin.action(description="Retry the selected dead letters", permissions=["retry"])
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._start_batch(request, queryset, "selected")
+
+    @admin.action(
+        description="Discard the selected dead letters (asks for a reason)", permissions=["discard"]
+    )
+    def discard_selected(
+        self, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> HttpResponse | None:
+        form = DiscardForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            ids = list(queryset.values_list("pk", flat=True))
+            reason = form.cleaned_data["reason"]
+            discarded = dead_letter_discard(delivery_ids=ids, reason=reason)
+            log_actions(request, Delivery.objects.filter(pk__in=discarded), f"Discarded: {reason}")
+            self.message_user(
+                request, f"Discarded {len(discarded)} dead letter(s).", messages.SUCCESS
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/eventhub/deadletter/discard.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Discard dead letters",
+                "form": form,
+                "queryset": queryset,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "select_across": request.POST.get("select_across", "0"),
+            },
+        )
+
+    def retry_matching_view(self, request: HttpRequest) -> HttpResponse:
+        """POST: retry every dead letter matching the change list's current filters."""
+        changelist_url = reverse("admin:eventhub_deadletter_changelist")
+        if request.method != "POST" or not self.has_retry_permission(request):
+            self.message_user(request, "You may not retry dead letters.", messages.ERROR)
+            return HttpResponseRedirect(changelist_url)
+        query = request.POST.get("query", "")
+        request.GET = request.GET.copy()
+        request.GET.clear()
+        from django.http import QueryDict
+
+        request.GET.update(QueryDict(query))
+        changelist = self.get_changelist_instance(request)
+        self._start_batch(
+            request, changelist.get_queryset(request), f"all matching {query or 'all'}"
+        )
+        return HttpResponseRedirect(f"{changelist_url}?{query}" if query else changelist_url)
+
+    def groups_view(self, request: HttpRequest) -> HttpResponse:
+        """Dead letters grouped by subscriber and error type, each group retryable at once."""
+        if request.method == "POST":
+            if not self.has_retry_permission(request):
+                self.message_user(request, "You may not retry dead letters.", messages.ERROR)
+            else:
+                group = DeadLetter.objects.filter(
+                    subscriber=request.POST.get("subscriber", ""),
+                    error_type=request.POST.get("error_type", ""),
+                )
+                self._start_batch(request, group, "group")
+            return HttpResponseRedirect(reverse("admin:eventhub_deadletter_groups"))
+        groups = (
+            DeadLetter.objects.values("subscriber", "error_type")
+            .annotate(count=Count("pk"))
+            .order_by("-count", "subscriber")
+        )
+        return TemplateResponse(
+            request,
+            "admin/eventhub/deadletter/groups.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Dead letters by subscriber and error",
+                "groups": groups,
+                "opts": self.model._meta,
+                "can_retry": self.has_retry_permission(request),
+            },
+        )
+
+
+@admin.register(RetryBatch)
+class RetryBatchAdmin(ReadOnlyAdmin):
+    list_display = (
+        "pk",
+        "requested_by",
+        "progress",
+        "requeued",
+        "rate_per_second",
+        "created_at",
+        "finished_at",
+    )
+    readonly_fields = (
+        "requested_by",
+        "progress",
+        "total",
+        "done",
+        "requeued",
+        "rate_per_second",
+        "created_at",
+        "finished_at",
+    )
+    exclude = ("delivery_ids",)
+
+    @admin.display(description="progress")
+    def progress(self, obj: RetryBatch) -> str:
+        percent = 100 if not obj.total else round(100 * obj.done / obj.total)
+        return format_html(
+            "<progress max='{}' value='{}'></progress> {}/{} ({}%)",
+            obj.total,
+            obj.done,
+            obj.done,
+            obj.total,
+            percent,
+        )
+
+
+@admin.register(FaultRule)
+class FaultRuleAdmin(admin.ModelAdmin):
+    list_display = (
+        "subscriber",
+        "enabled",
+        "mode",
+        "remaining",
+        "percent",
+        "latency_ms",
+        "updated_at",
+    )
+    list_editable = ("enabled", "mode", "remaining", "percent", "latency_ms")
+    list_filter = ("enabled", "mode")
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "subscriber":
+            from .bus import subscribers
+
+            choices = [(s.name, s.name) for s in subscribers.all_subscribers()]
+            return forms.ChoiceField(choices=choices, label="subscriber")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)

@@ -161,6 +161,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # ever given to Celery (retries are scheduled in the database), so nothing runs twice.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
     "socket_connect_timeout": 2,
+    # A publisher tries the broker once: when it is down, the relay delivers later (R3),
+    # instead of every web request waiting out kombu's reconnect back-off (2 s).
+    "max_retries": 0,
     "socket_timeout": 5,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

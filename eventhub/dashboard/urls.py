@@ -1,7 +1,9 @@
 from django.urls import path
 
-from . import api
+from . import api, views
 
 urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
     path("api/flows/<str:correlation_id>/spans", api.flow_spans, name="flow-spans"),
+    path("api/faults", api.faults, name="faults"),
 ]

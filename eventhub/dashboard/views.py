@@ -1,0 +1,39 @@
+"""The dashboard page: staff only (others are sent to the admin login)."""
+
+from __future__ import annotations
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
+
+from ..bus import subscribers
+from ..models import Delivery, FaultRule
+from ..pages import with_csp
+
+
+def _admin_delivery_url() -> str:
+    """The admin's delivery list (where dead letters are retried), if it is registered."""
+    try:
+        return reverse("admin:eventhub_delivery_changelist")
+    except NoReverseMatch:
+        return ""
+
+
+@require_GET
+@staff_member_required
+@ensure_csrf_cookie
+@with_csp
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "dashboard/index.html",
+        {
+            "subscribers": [s.name for s in subscribers.all_subscribers()],
+            "statuses": Delivery.Status.values,
+            "fault_modes": FaultRule.Mode.choices,
+            "admin_deliveries": _admin_delivery_url(),
+        },
+    )

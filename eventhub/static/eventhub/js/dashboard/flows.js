@@ -1,0 +1,149 @@
+// Rendering flows: a row per correlation ID; an open row shows its causation tree laid out
+// in per-service lanes, every delivery with status, attempts, duration, error and trace ID,
+// the subscribers that should have received an event but did not, and the span waterfall.
+import { clock, h, shortId } from "../dom.js";
+import { renderWaterfall } from "./waterfall.js";
+
+const MAX_DEPTH = 24;
+const PREVIEW_CHARS = 140;
+
+export class FlowView {
+  constructor(model, ui) {
+    this.model = model;
+    this.ui = ui; // { open: Set, openData: Set, openAttempts: Set, attempts: Map, spans: Map, toggle, requestAttempts }
+    this.cache = new Map(); // correlationId -> { key, el }
+  }
+
+  row(flow) {
+    const open = this.ui.open.has(flow.correlationId);
+    const spans = this.ui.spans.get(flow.correlationId);
+    const key = `${flow.version}|${open}|${open ? this.ui.detailVersion : 0}|${spans ? spans.version : 0}`;
+    const cached = this.cache.get(flow.correlationId);
+    if (cached && cached.key === key) return cached.el;
+    const el = h("li", { class: "flow" + (open ? " open" : ""), dataset: { cid: flow.correlationId } },
+      this.head(flow, open),
+      open ? this.body(flow, spans) : null);
+    this.cache.set(flow.correlationId, { key, el });
+    return el;
+  }
+
+  forget(keep) {
+    for (const cid of this.cache.keys()) if (!keep.has(cid)) this.cache.delete(cid);
+  }
+
+  head(flow, open) {
+    const first = flow.firstEvent;
+    const types = [];
+    for (const e of flow.events) if (!types.includes(e.eventType)) types.push(e.eventType);
+    const counts = flow.statusCounts();
+    const user = first && first.data && typeof first.data.userId === "string" ? first.data.userId : null;
+    return h("button", {
+      type: "button", class: "flow-head", "aria-expanded": String(open),
+      onclick: () => this.ui.toggle(flow.correlationId),
+    },
+    h("span", { class: "chev" }, open ? "▾" : "▸"),
+    h("time", null, clock(first.timestamp)),
+    h("code", { class: "cid", title: flow.correlationId }, shortId(flow.correlationId, 13)),
+    h("span", { class: "types" }, types.slice(0, 4).join(" → ") + (types.length > 4 ? " → …" : "")),
+    h("span", { class: "agg" }, first.aggregateId),
+    user !== null ? h("span", { class: "user" }, "user ", h("span", { class: "user-id" }, user)) : null,
+    h("span", { class: "counts" }, Object.entries(counts).sort().map(([status, n]) =>
+      h("span", { class: `badge status-${status}`, title: status }, `${n} ${status}`))),
+    h("span", { class: "n" }, `${flow.events.length} event${flow.events.length === 1 ? "" : "s"}`));
+  }
+
+  tree(flow) {
+    const byId = new Map(flow.events.map((e) => [e.eventId, e]));
+    const children = new Map();
+    const roots = [];
+    for (const e of flow.events) {
+      if (e.causationId && byId.has(e.causationId) && e.causationId !== e.eventId) {
+        if (!children.has(e.causationId)) children.set(e.causationId, []);
+        children.get(e.causationId).push(e);
+      } else roots.push(e);
+    }
+    const ordered = [];
+    const walk = (e, depth) => {
+      ordered.push([e, Math.min(depth, MAX_DEPTH)]);
+      for (const c of children.get(e.eventId) || []) walk(c, depth + 1);
+    };
+    for (const r of roots) walk(r, 0);
+    return ordered;
+  }
+
+  body(flow, spans) {
+    const rows = this.tree(flow);
+    const lanes = [];
+    const addLane = (lane) => { if (!lanes.includes(lane)) lanes.push(lane); };
+    for (const [e] of rows) {
+      addLane(this.model.laneOfSource(e.source));
+      for (const d of flow.deliveriesOf(e.position)) addLane(this.model.laneOfSubscriber(d.subscriber));
+      for (const m of this.model.missingSubscribers(flow, e)) addLane(this.model.laneOfSubscriber(m));
+    }
+    const grid = h("div", { class: "lanes", role: "table", "aria-label": "causation tree by service" },
+      h("div", { class: "lane-head", role: "columnheader" }, "event (causation tree)"),
+      lanes.map((lane) => h("div", { class: "lane-head", role: "columnheader" }, lane)));
+    grid.style.gridTemplateColumns = `minmax(260px, 1.3fr) repeat(${lanes.length}, minmax(170px, 1fr))`;
+    const start = flow.firstEvent.timestamp;
+    for (const [event, depth] of rows) grid.append(this.eventRow(flow, event, depth, lanes, start));
+    return h("div", { class: "flow-body" },
+      flow.complete ? null : h("p", { class: "hint" }, "loading the whole flow…"),
+      grid,
+      renderWaterfall(spans));
+  }
+
+  eventRow(flow, event, depth, lanes, start) {
+    const source = this.model.laneOfSource(event.source);
+    const deliveries = flow.deliveriesOf(event.position);
+    const missing = this.model.missingSubscribers(flow, event);
+    const dataOpen = this.ui.openData.has(event.eventId);
+    const preview = JSON.stringify(event.data);
+    const cell = h("div", { class: "ev-cell", role: "cell" },
+      depth ? h("span", { class: "tree-mark" }, "└ ") : null,
+      h("span", { class: "ev-type" }, event.eventType),
+      h("span", { class: "pos", title: "position" }, ` #${event.position}`),
+      h("span", { class: "offset" }, ` +${event.timestamp - start} ms`),
+      h("button", {
+        type: "button", class: "data-toggle", "aria-expanded": String(dataOpen),
+        onclick: () => this.ui.toggleData(event.eventId),
+      }, dataOpen ? "hide data" : "data"),
+      h("div", { class: "preview" }, preview.length > PREVIEW_CHARS ? preview.slice(0, PREVIEW_CHARS) + "…" : preview),
+      dataOpen ? h("pre", { class: "ev-data" }, JSON.stringify(event, null, 2)) : null);
+    cell.style.paddingLeft = `${0.4 + depth * 1.1}rem`;
+    return h("div", {
+      class: "ev-row", role: "row",
+      dataset: { position: event.position, eventId: event.eventId, eventType: event.eventType },
+    },
+    cell,
+    lanes.map((lane) => h("div", { class: "lane-cell", role: "cell" },
+      lane === source ? h("div", { class: "chip published", title: `published by ${event.source}` },
+        `published by ${event.source}`, event.traceId ? h("span", { class: "trace" }, ` trace ${shortId(event.traceId)}`) : null) : null,
+      deliveries.filter((d) => this.model.laneOfSubscriber(d.subscriber) === lane).map((d) => this.deliveryChip(d)),
+      missing.filter((m) => this.model.laneOfSubscriber(m) === lane).map((m) =>
+        h("div", { class: "chip missing", dataset: { subscriber: m }, title: "expected by the registry, but no delivery exists" },
+          h("span", { class: "sub" }, m), h("span", { class: "badge missing" }, "expected but missing"))))));
+  }
+
+  deliveryChip(d) {
+    const open = this.ui.openAttempts.has(d.id);
+    const attempts = this.ui.attempts.get(d.id);
+    const meta = [`attempt ${d.attempts}/${d.maxAttempts}`];
+    if (d.durationMs !== null && d.durationMs !== undefined) meta.push(`${d.durationMs} ms`);
+    if (d.status === "retrying" && d.nextAttemptAt) meta.push(`next at ${clock(d.nextAttemptAt)}`);
+    return h("div", {
+      class: `chip delivery status-${d.status}`,
+      dataset: { delivery: d.id, subscriber: d.subscriber, status: d.status },
+      title: d.lastError || d.subscriber,
+    },
+    h("button", { type: "button", class: "chip-head", onclick: () => this.ui.toggleAttempts(d.id) },
+      h("span", { class: "sub", title: d.subscriber }, d.subscriber.split(".").slice(1).join(".") || d.subscriber),
+      h("span", { class: `badge status-${d.status}` }, d.status)),
+    h("div", { class: "chip-meta" }, meta.join(" · ")),
+    d.traceId ? h("div", { class: "trace", title: `trace ${d.traceId}` }, `trace ${shortId(d.traceId, 16)}`) : null,
+    d.lastError ? h("div", { class: "chip-error" }, d.lastError) : null,
+    open ? h("ol", { class: "attempts" }, attempts ? attempts.map((a) =>
+      h("li", { class: `outcome-${a.outcome}` },
+        `#${a.number} ${a.outcome} ${a.durationMs !== null ? Math.round(a.durationMs * 10) / 10 + " ms" : ""} on ${a.worker}`,
+        a.error ? h("div", { class: "chip-error" }, a.error) : null)) : h("li", null, "loading…")) : null);
+  }
+}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,7 +22,7 @@ from . import live
 log = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.15
-RESYNC_SECONDS = 2.0
+RESYNC_SECONDS = float(os.environ.get("EVENTHUB_LIVE_RESYNC_SECONDS", "2.0"))
 CLOSE_FORBIDDEN = 4403
 
 

@@ -112,7 +112,10 @@ export class FlowView {
     cell.style.paddingLeft = `${0.4 + depth * 1.1}rem`;
     return h("div", {
       class: "ev-row", role: "row",
-      dataset: { position: event.position, eventId: event.eventId, eventType: event.eventType },
+      dataset: {
+        position: event.position, eventId: event.eventId, eventType: event.eventType,
+        causedBy: event.causationId || "", depth,
+      },
     },
     cell,
     lanes.map((lane) => h("div", { class: "lane-cell", role: "cell" },

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "eventhub",
     "inventory",
     "orders",
+    "orders.payments",
+    "inventory.shipping",
     "notifications",
 ]
 

@@ -1,4 +1,4 @@
-"""What inventory announces: stock reserved for an order, or why it could not be."""
+"""What inventory announces: stock reserved for an order, why it could not be, stock released."""
 
 from __future__ import annotations
 
@@ -47,5 +47,30 @@ class InventoryCheckFailed(DomainEvent):
     requested: int
 
 
+@dataclass(frozen=True)
+class ReleasedLine:
+    product_id: str
+    quantity: int
+    remaining_stock: int
+    """Stock after the release."""
+
+
+@event(
+    "inventory.released",
+    source="inventory-service",
+    aggregate="order",
+    aggregate_key="order_id",
+)
+@dataclass(frozen=True)
+class InventoryReleased(DomainEvent):
+    """The order's reserved stock was put back (compensation of the reservation)."""
+
+    order_id: str
+    items: list[ReleasedLine]
+    reason: str
+    """Why the saga is being compensated: the failure of a later step."""
+
+
 inventory_updated = DomainSignal(InventoryUpdated)
 inventory_check_failed = DomainSignal(InventoryCheckFailed)
+inventory_released = DomainSignal(InventoryReleased)

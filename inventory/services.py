@@ -1,4 +1,4 @@
-"""Writes to stock: seeding the catalog, reserving an order's lines all-or-nothing."""
+"""Writes to stock: seeding the catalog, reserving an order's lines all or none, releasing them."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from .catalog import CATALOG
 from .events import (
     InventoryCheckFailed,
+    InventoryReleased,
     InventoryUpdated,
+    ReleasedLine,
     ReservedLine,
     inventory_check_failed,
+    inventory_released,
     inventory_updated,
 )
 from .models import Product, Reservation
@@ -86,3 +90,36 @@ def stock_reserve(*, order_id: str, lines: list[Line]) -> bool:
         sender=Product, event=InventoryUpdated(order_id=order_id, items=reserved)
     )
     return True
+
+
+def stock_release(*, order_id: str, reason: str) -> bool:
+    """Put back every reservation of the order not yet released and announce it (the saga's
+    compensation of ``stock_reserve``); True if anything was released.
+
+    Each reservation is released by a conditional UPDATE (``released_at`` from NULL), so a
+    repeated compensation never puts stock back twice.
+    """
+    released: list[ReleasedLine] = []
+    with transaction.atomic():
+        now = timezone.now()
+        reservations = Reservation.objects.filter(order_id=order_id, released_at=None).order_by(
+            "product_id"
+        )
+        for reservation in reservations:
+            if not Reservation.objects.filter(pk=reservation.pk, released_at=None).update(
+                released_at=now
+            ):
+                continue
+            Product.objects.filter(pk=reservation.product_id).update(
+                stock=F("stock") + reservation.quantity
+            )
+            remaining = Product.objects.values_list("stock", flat=True).get(
+                pk=reservation.product_id
+            )
+            released.append(ReleasedLine(reservation.product_id, reservation.quantity, remaining))
+        if released:
+            inventory_released.send(
+                sender=Product,
+                event=InventoryReleased(order_id=order_id, items=released, reason=reason),
+            )
+    return bool(released)

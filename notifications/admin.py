@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Notification
+from .models import Notification, OrderStatusView
 
 
 @admin.register(Notification)
@@ -9,3 +9,11 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     search_fields = ("order_id", "recipient", "event_id")
     readonly_fields = [f.name for f in Notification._meta.fields]
+
+
+@admin.register(OrderStatusView)
+class OrderStatusViewAdmin(admin.ModelAdmin):
+    list_display = ("order_id", "status", "previous_status", "sequence", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("order_id", "user_id")
+    readonly_fields = [f.name for f in OrderStatusView._meta.fields]

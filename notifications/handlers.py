@@ -1,13 +1,16 @@
 """Mails to the shopper at each step of the order flow (seed 4.3.4 plus the final outcome)."""
 
+import logging
+
 from eventhub.bus import Guarantee, Received, subscriber
 from inventory.events import InventoryCheckFailed, InventoryUpdated
 from orders.events import OrderCreated, OrderStatusUpdated
 from orders.selectors import order_get
 
 from .models import Notification
-from .services import notification_send
+from .services import StatusChange, notification_send, order_status_apply
 
+log = logging.getLogger(__name__)
 FINAL_STATUSES = {"confirmed", "rejected", "cancelled"}
 
 
@@ -24,13 +27,16 @@ def _user_of(order_id: str) -> str:
 )
 def send_order_confirmation(event: Received[OrderCreated]) -> None:
     order = event.data
+    address = order.shipping_address
     notification_send(
         kind=Notification.Kind.ORDER_CONFIRMATION,
         order_id=order.order_id,
         event_id=event.event_id,
         user_id=order.user_id,
         subject=f"Order received - {order.order_id}",
-        body=f"Your order {order.order_id} was created; total amount {order.total_amount}.",
+        body=f"Your order {order.order_id} was created; total amount {order.total_amount}.\n"
+        f"Ship to: {address.name}, {address.line1}, {address.postal_code} {address.city}, "
+        f"{address.country}.",
     )
 
 
@@ -78,7 +84,24 @@ def send_stock_failure(event: Received[InventoryCheckFailed]) -> None:
     guarantee=Guarantee.EFFECTIVELY_ONCE,
 )
 def send_order_outcome(event: Received[OrderStatusUpdated]) -> None:
+    """Track the order's status; mail the final outcome unless a newer status was seen."""
     update = event.data
+    applied = order_status_apply(
+        change=StatusChange(
+            order_id=update.order_id,
+            user_id=update.user_id,
+            status=update.status,
+            previous_status=update.previous_status,
+            reason=update.reason,
+            sequence=event.sequence,
+            event_id=event.event_id,
+        )
+    )
+    if not applied:
+        log.info(
+            "order %s: %s at sequence %s is stale", update.order_id, update.status, event.sequence
+        )
+        return
     if update.status not in FINAL_STATUSES:
         return
     notification_send(

@@ -26,3 +26,27 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.order_id} to {self.recipient}"
+
+
+class OrderStatusView(models.Model):
+    """Notifications' own view of each order's status, built from ``order.status.updated``.
+
+    Events may arrive out of order (retries, competing workers): an update older than the
+    highest sequence already applied is ignored, so the view always holds the newest status.
+    """
+
+    order_id = models.CharField(max_length=64, primary_key=True)
+    user_id = models.CharField(max_length=64)
+    status = models.CharField(max_length=20)
+    previous_status = models.CharField(max_length=20)
+    reason = models.CharField(max_length=200, blank=True)
+    sequence = models.PositiveBigIntegerField(help_text="Sequence of the event applied last")
+    event_id = models.UUIDField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "order status (projection)"
+        verbose_name_plural = "order statuses (projection)"
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.status} at sequence {self.sequence}"

@@ -1,13 +1,16 @@
-"""Sending and recording notifications through Django's mail backends."""
+"""Sending and recording notifications through Django's mail backends; projecting order
+statuses."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
 
-from .models import Notification
+from .models import Notification, OrderStatusView
 
 
 def recipient_for(user_id: str) -> str:
@@ -32,3 +35,40 @@ def notification_send(
     )
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [notification.recipient])
     return notification
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    order_id: str
+    user_id: str
+    status: str
+    previous_status: str
+    reason: str
+    sequence: int
+    """The event's per-aggregate sequence number."""
+    event_id: str
+
+
+def order_status_apply(*, change: StatusChange) -> bool:
+    """Apply ``change`` to the order-status view unless a newer one was applied; True if applied.
+
+    Conditional on the sequence in the database (``sequence < new``), so concurrent and
+    out-of-order updates leave the newest status whatever their arrival order.
+    """
+    values = {
+        "user_id": change.user_id,
+        "status": change.status,
+        "previous_status": change.previous_status,
+        "reason": change.reason[:200],
+        "sequence": change.sequence,
+        "event_id": change.event_id,
+    }
+    newer = OrderStatusView.objects.filter(order_id=change.order_id, sequence__lt=change.sequence)
+    if newer.update(**values):
+        return True
+    try:
+        with transaction.atomic():
+            OrderStatusView.objects.create(order_id=change.order_id, **values)
+    except IntegrityError:  # it exists: inserted concurrently, or already at a later sequence
+        return bool(newer.update(**values))
+    return True

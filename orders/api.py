@@ -19,14 +19,22 @@ from eventhub.http import (
     success,
 )
 
+from .events import ShippingAddress
 from .models import Order
-from .selectors import order_get, order_list
+from .selectors import SagaView, order_get, order_list, order_saga, order_shipping_address
 from .services import ItemInput, OrderError, order_place
 
 MAX_ITEMS = 50
 MAX_QUANTITY = 1000
 MAX_USER_ID_LENGTH = 64
 MAX_PRODUCT_ID_LENGTH = 64
+ADDRESS_FIELDS = {  # wire name: (attribute, maximum length)
+    "name": ("name", 100),
+    "line1": ("line1", 200),
+    "city": ("city", 100),
+    "postalCode": ("postal_code", 20),
+    "country": ("country", 2),
+}
 
 
 def _number(value: Decimal) -> int | float:
@@ -35,6 +43,27 @@ def _number(value: Decimal) -> int | float:
 
 def _ms(moment: Any) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def _ms_or_none(moment: Any) -> int | None:
+    return None if moment is None else _ms(moment)
+
+
+def saga_json(saga: SagaView) -> dict[str, Any]:
+    return {
+        "status": saga.status,
+        "steps": [
+            {
+                "step": step.name,
+                "state": step.state,
+                "doneAt": _ms_or_none(step.done_at),
+                "failedAt": _ms_or_none(step.failed_at),
+                "compensatedAt": _ms_or_none(step.compensated_at),
+                "detail": step.detail,
+            }
+            for step in saga.steps
+        ],
+    }
 
 
 def order_json(order: Order) -> dict[str, Any]:
@@ -51,7 +80,40 @@ def order_json(order: Order) -> dict[str, Any]:
         "correlationId": order.correlation_id,
         "createdAt": _ms(order.created_at),
         "updatedAt": _ms(order.updated_at),
+        "shippingAddress": order_shipping_address(order).as_json(),
+        "saga": saga_json(order_saga(order)),
     }
+
+
+def parse_shipping_address(body: dict[str, Any]) -> ShippingAddress | None:
+    """The optional ``shippingAddress`` of an order request, or BadRequest naming the field.
+
+    Left out (or null), the order is collected in store.
+    """
+    address = body.get("shippingAddress")
+    if address is None:
+        return None
+    if not isinstance(address, dict):
+        raise BadRequest("shippingAddress: must be an object")
+    values: dict[str, str] = {}
+    for key, (attribute, max_length) in ADDRESS_FIELDS.items():
+        field = f"shippingAddress.{key}"
+        value = address.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise BadRequest(f"{field}: must be a non-empty string")
+        value = value.strip()
+        if not value.isprintable():
+            raise BadRequest(f"{field}: must not contain control characters")
+        if len(value) > max_length:
+            raise BadRequest(f"{field}: must be at most {max_length} characters")
+        values[attribute] = value
+    country = values["country"]
+    if len(country) != 2 or not (country.isascii() and country.isalpha()):
+        raise BadRequest("shippingAddress.country: must be a two-letter country code, e.g. CN")
+    unknown = sorted(set(address) - set(ADDRESS_FIELDS))
+    if unknown:
+        raise BadRequest(f"shippingAddress.{unknown[0]}: is not a known field")
+    return ShippingAddress(**{**values, "country": values["country"].upper()})
 
 
 def parse_order(body: Any) -> tuple[str, list[ItemInput]]:
@@ -139,9 +201,11 @@ def orders(request: HttpRequest) -> JsonResponse:
 
 
 def _place(request: HttpRequest) -> JsonResponse:
-    user_id, items = parse_order(json_body(request))
+    body = json_body(request)
+    user_id, items = parse_order(body)
+    address = parse_shipping_address(body)
     try:
-        order = order_place(user_id=user_id, items=items)
+        order = order_place(user_id=user_id, items=items, shipping_address=address)
     except OrderError as exc:
         raise BadRequest(str(exc)) from None
     order = order_get(order_id=order.order_id)

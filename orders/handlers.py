@@ -1,20 +1,85 @@
-"""The order service's reactions: stock reserved confirms, a failed check rejects."""
+"""The order service's reactions: it follows its saga and ends the order.
+
+The saga is a choreography (seed 7.2): each participant reacts to the previous one's event,
+and a failure's compensations run in reverse as events of their own::
+
+    order.created -> inventory.updated -> payment.authorized -> shipment.created -> confirmed
+                                       -> payment.failed    -> inventory.released -> cancelled
+                                          shipment.failed   -> payment.refunded
+                                                            -> inventory.released -> cancelled
+    order.created -> inventory.check.failed -> rejected
+
+The order service records every step it hears of (``SagaStep``) and moves the order to its
+final status; it never commands the participants.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from eventhub.bus import Guarantee, Received, subscriber
-from inventory.events import InventoryCheckFailed, InventoryUpdated
+from inventory.events import InventoryCheckFailed, InventoryReleased, InventoryUpdated
+from inventory.shipping.events import ShipmentCreated, ShipmentFailed
+from orders.payments.events import PaymentAuthorized, PaymentFailed, PaymentRefunded
 
-from .models import Order
-from .services import order_status_set
+from .events import OrderStatusUpdated
+from .models import Order, OrderCount, SagaStep
+from .services import order_count_add, order_status_set, saga_step_record
+
+Step = SagaStep.Name
+State = SagaStep.State
+
+
+def _at(event: Received) -> datetime:
+    return datetime.fromtimestamp(event.timestamp / 1000, tz=UTC)
+
+
+def _step_of(data: object) -> tuple[str, str, str]:
+    """The saga step an event reports on, what became of it, and its detail."""
+    match data:
+        case InventoryUpdated():
+            units = sum(item.quantity for item in data.items)
+            return Step.RESERVE_STOCK, State.DONE, f"{units} units reserved"
+        case PaymentAuthorized():
+            return Step.AUTHORIZE_PAYMENT, State.DONE, f"{data.payment_id}: {data.amount}"
+        case PaymentFailed():
+            return Step.AUTHORIZE_PAYMENT, State.FAILED, data.reason
+        case ShipmentFailed():
+            return Step.CREATE_SHIPMENT, State.FAILED, data.reason
+        case PaymentRefunded():
+            return Step.AUTHORIZE_PAYMENT, State.COMPENSATED, f"refunded {data.payment_id}"
+    raise TypeError(f"{type(data).__name__} is not a saga step event")
+
+
+@subscriber(
+    "orders.record_saga_step",
+    on=(InventoryUpdated, PaymentAuthorized, PaymentFailed, ShipmentFailed, PaymentRefunded),
+    queue="orders",
+    guarantee=Guarantee.EFFECTIVELY_ONCE,
+)
+def record_saga_step(event: Received) -> None:
+    step, state, detail = _step_of(event.data)
+    saga_step_record(
+        order_id=event.data.order_id, step=step, state=state, at=_at(event), detail=detail
+    )
 
 
 @subscriber(
     "orders.confirm_order",
-    on=InventoryUpdated,
+    on=ShipmentCreated,
     queue="orders",
     guarantee=Guarantee.EFFECTIVELY_ONCE,
 )
-def confirm_order(event: Received[InventoryUpdated]) -> None:
-    order_status_set(order_id=event.data.order_id, status=Order.Status.CONFIRMED)
+def confirm_order(event: Received[ShipmentCreated]) -> None:
+    shipped = event.data
+    saga_step_record(
+        order_id=shipped.order_id,
+        step=Step.CREATE_SHIPMENT,
+        state=State.DONE,
+        at=_at(event),
+        detail=f"{shipped.shipment_id}: {shipped.units} units to {shipped.country}",
+    )
+    order_status_set(order_id=shipped.order_id, status=Order.Status.CONFIRMED)
 
 
 @subscriber(
@@ -25,9 +90,49 @@ def confirm_order(event: Received[InventoryUpdated]) -> None:
 )
 def reject_order(event: Received[InventoryCheckFailed]) -> None:
     failed = event.data
-    order_status_set(
-        order_id=failed.order_id,
-        status=Order.Status.REJECTED,
-        reason=f"{failed.reason}: {failed.product_id} "
-        f"(available {failed.available}, requested {failed.requested})",
+    reason = (
+        f"{failed.reason}: {failed.product_id} "
+        f"(available {failed.available}, requested {failed.requested})"
     )
+    saga_step_record(
+        order_id=failed.order_id,
+        step=Step.RESERVE_STOCK,
+        state=State.FAILED,
+        at=_at(event),
+        detail=reason,
+    )
+    order_status_set(order_id=failed.order_id, status=Order.Status.REJECTED, reason=reason)
+
+
+@subscriber(
+    "orders.cancel_order",
+    on=InventoryReleased,
+    queue="orders",
+    guarantee=Guarantee.EFFECTIVELY_ONCE,
+)
+def cancel_order(event: Received[InventoryReleased]) -> None:
+    released = event.data
+    units = sum(item.quantity for item in released.items)
+    saga_step_record(
+        order_id=released.order_id,
+        step=Step.RESERVE_STOCK,
+        state=State.COMPENSATED,
+        at=_at(event),
+        detail=f"{units} units released",
+    )
+    order_status_set(
+        order_id=released.order_id, status=Order.Status.CANCELLED, reason=released.reason
+    )
+
+
+@subscriber(
+    "orders.count_outcomes",
+    on=OrderStatusUpdated,
+    queue="orders",
+    guarantee=Guarantee.AT_MOST_ONCE,
+)
+def count_outcomes(event: Received[OrderStatusUpdated]) -> None:
+    """Analytics: orders finished per day and outcome. A lost count is acceptable, a doubled
+    one is not, so it is tried once."""
+    if event.data.status in OrderCount.Outcome.values:
+        order_count_add(day=_at(event).date(), outcome=event.data.status)

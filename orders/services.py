@@ -1,4 +1,4 @@
-"""Writes to orders: placing one, moving its status."""
+"""Writes to orders: placing one, moving its status, recording its saga, counting outcomes."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from eventhub.bus import current_flow
 from inventory.selectors import product_prices
@@ -17,14 +19,15 @@ from .events import (
     OrderCreated,
     OrderedItem,
     OrderStatusUpdated,
+    ShippingAddress,
     order_created,
     order_status_updated,
+    store_pickup,
 )
-from .models import Order, OrderLine
+from .models import Order, OrderCount, OrderLine, SagaStep
+from .selectors import TERMINAL
 
 log = logging.getLogger(__name__)
-
-TERMINAL = {Order.Status.CONFIRMED, Order.Status.REJECTED}
 
 
 class OrderError(Exception):
@@ -43,8 +46,13 @@ def _new_order_id() -> str:
     return f"ORD-{int(time.time() * 1000)}-{secrets.token_hex(3).upper()}"
 
 
-def order_place(*, user_id: str, items: list[ItemInput]) -> Order:
-    """Store a pending order at catalog prices and announce ``order.created``."""
+def order_place(
+    *, user_id: str, items: list[ItemInput], shipping_address: ShippingAddress | None = None
+) -> Order:
+    """Store a pending order at catalog prices, open its saga and announce ``order.created``.
+
+    Without a shipping address the order is collected in store.
+    """
     prices = product_prices(product_ids=[item.product_id for item in items])
     for index, item in enumerate(items):
         if item.product_id not in prices:
@@ -59,16 +67,22 @@ def order_place(*, user_id: str, items: list[ItemInput]) -> Order:
         for i in items
     ]
     total = sum((line.price * line.quantity for line in lines), Decimal(0))
+    address = shipping_address or store_pickup(user_id)
     with transaction.atomic():
         order = Order.objects.create(
             order_id=_new_order_id(),
             user_id=user_id,
             total_amount=total,
+            shipping_address=address.as_json(),
             correlation_id=current_flow().correlation_id or "",
         )
         OrderLine.objects.bulk_create(
             OrderLine(order=order, product_id=li.product_id, quantity=li.quantity, price=li.price)
             for li in lines
+        )
+        SagaStep.objects.bulk_create(
+            SagaStep(order=order, name=name, position=position)
+            for position, name in enumerate(SagaStep.ORDER, start=1)
         )
         responses = order_created.send(
             sender=Order,
@@ -79,6 +93,7 @@ def order_place(*, user_id: str, items: list[ItemInput]) -> Order:
                 total_amount=total,
                 status=order.status,
                 created_at=int(order.created_at.timestamp() * 1000),
+                shipping_address=address,
             ),
         )
         if not order.correlation_id:
@@ -90,8 +105,8 @@ def order_place(*, user_id: str, items: list[ItemInput]) -> Order:
 def order_status_set(*, order_id: str, status: str, reason: str = "") -> bool:
     """Move the order to ``status`` and announce it; False if nothing changed.
 
-    A final status (confirmed, rejected) is never left: a late event for a finished order is
-    logged and ignored.
+    A final status (confirmed, rejected, cancelled) is never left: a late event for a finished
+    order is logged and ignored.
     """
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
@@ -115,3 +130,42 @@ def order_status_set(*, order_id: str, status: str, reason: str = "") -> bool:
             ),
         )
     return True
+
+
+_STAMP = {
+    SagaStep.State.DONE: "done_at",
+    SagaStep.State.FAILED: "failed_at",
+    SagaStep.State.COMPENSATED: "compensated_at",
+}
+
+
+def saga_step_record(
+    *, order_id: str, step: str, state: str, at: datetime, detail: str = ""
+) -> bool:
+    """Stamp ``step`` of the order's saga as done, failed or compensated at ``at``.
+
+    Each stamp is written once: a repeated or late event changes nothing, and events of one
+    saga may be recorded in any order. Returns False if the stamp was already there.
+    """
+    field = _STAMP[SagaStep.State(state)]
+    with transaction.atomic():
+        SagaStep.objects.get_or_create(
+            order_id=order_id, name=step, defaults={"position": SagaStep.ORDER.index(step) + 1}
+        )
+        return bool(
+            SagaStep.objects.filter(order_id=order_id, name=step, **{field: None}).update(
+                **{field: at, "detail": detail[:200]}
+            )
+        )
+
+
+def order_count_add(*, day: date, outcome: str) -> None:
+    """Add one to the analytics counter of ``outcome`` on ``day``."""
+    counts = OrderCount.objects.filter(day=day, outcome=outcome)
+    if counts.update(count=F("count") + 1):
+        return
+    try:
+        with transaction.atomic():
+            OrderCount.objects.create(day=day, outcome=outcome, count=1)
+    except IntegrityError:  # created concurrently: count on the row that won
+        counts.update(count=F("count") + 1)

@@ -33,14 +33,17 @@ def test_seed_order_is_confirmed_and_every_event_shares_the_flow(worker, relay, 
     assert [e.event_type for e in events] == [
         "order.created",
         "inventory.updated",
+        "payment.authorized",
+        "shipment.created",
         "order.status.updated",
     ]
-    assert by_type["order.created"].causation_id is None
-    assert by_type["inventory.updated"].causation_id == by_type["order.created"].event_id
-    assert by_type["order.status.updated"].causation_id == by_type["inventory.updated"].event_id
+    # Each step was caused by the one before: the saga is one chain in one flow.
+    assert events[0].causation_id is None
+    for cause, effect in zip(events, events[1:], strict=False):
+        assert effect.causation_id == cause.event_id, (cause.event_type, effect.event_type)
     assert by_type["order.status.updated"].data["previousStatus"] == "pending"
     assert by_type["order.status.updated"].data["status"] == "confirmed"
-    assert [e.sequence for e in events] == [1, 2, 3]
+    assert [e.sequence for e in events] == [1, 2, 3, 4, 5]
     assert set(
         Delivery.objects.filter(event__correlation_id="req-xyz-1").values_list("status", flat=True)
     ) == {Delivery.Status.SUCCEEDED}

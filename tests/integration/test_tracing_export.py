@@ -124,6 +124,8 @@ def test_with_tracing_switched_off_the_flow_works_the_same(start_web, start_work
     assert [e["eventType"] for e in listed] == [
         "order.created",
         "inventory.updated",
+        "payment.authorized",
+        "shipment.created",
         "order.status.updated",
     ]
     assert {e["metadata"]["traceId"] for e in listed} == {None}

@@ -32,6 +32,7 @@ from orders.events import (
     OrderStatusUpdated,
     order_created,
     order_status_updated,
+    store_pickup,
 )
 from orders.models import Order
 
@@ -46,6 +47,7 @@ def created(order_id: str = "ORD-1", quantity: Any = 2) -> OrderCreated:
         total_amount=Decimal("13998"),
         status="pending",
         created_at=1_634_567_890_123,
+        shipping_address=store_pickup("user-123"),
     )
 
 

@@ -286,7 +286,7 @@ def test_events_have_the_r2_envelope(client: Client, flows: dict[str, Any]) -> N
         assert envelope["eventId"] == str(event.event_id)
         assert uuid.UUID(envelope["eventId"])
         assert envelope["eventType"] == event.event_type
-        assert envelope["version"] == 1
+        assert envelope["version"] == event.version  # as stored: order.created is at 2
         assert isinstance(envelope["timestamp"], int)
         assert envelope["timestamp"] > 1_600_000_000_000  # epoch milliseconds, not seconds
         assert isinstance(envelope["data"], dict)
@@ -304,7 +304,15 @@ def test_the_envelope_carries_the_payload_in_camel_case(
         "totalAmount": 6999,
         "status": "pending",
         "createdAt": created["data"]["createdAt"],
+        "shippingAddress": {
+            "name": "alice",
+            "line1": "Collect in store",
+            "city": "Shanghai",
+            "postalCode": "200000",
+            "country": "CN",
+        },
     }
+    assert created["version"] == 2
     updated = get(client, "/events")["data"][1]
     assert updated["data"]["previousStatus"] == "pending"
     assert updated["data"]["status"] == "confirmed"

@@ -12,7 +12,7 @@ import pytest
 from eventhub.bus.errors import EventValidationError
 from eventhub.bus.schema import camel, from_wire, to_wire
 from inventory.events import InventoryCheckFailed
-from orders.events import OrderCreated, OrderedItem
+from orders.events import OrderCreated, OrderedItem, ShippingAddress
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,13 @@ def test_the_seed_order_payload_goes_on_the_wire_as_in_the_seed() -> None:
         total_amount=Decimal("15997.00"),
         status="pending",
         created_at=1_634_567_890_123,
+        shipping_address=ShippingAddress(
+            name="Li Lei",
+            line1="1 Nanjing Road",
+            city="Shanghai",
+            postal_code="200001",
+            country="CN",
+        ),
     )
     assert to_wire(payload) == {
         "orderId": "ORD-1",
@@ -170,6 +177,13 @@ def test_the_seed_order_payload_goes_on_the_wire_as_in_the_seed() -> None:
         "totalAmount": 15997,
         "status": "pending",
         "createdAt": 1_634_567_890_123,
+        "shippingAddress": {
+            "name": "Li Lei",
+            "line1": "1 Nanjing Road",
+            "city": "Shanghai",
+            "postalCode": "200001",
+            "country": "CN",
+        },
     }
     assert from_wire(OrderCreated, to_wire(payload)) == payload
 

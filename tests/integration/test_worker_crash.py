@@ -80,7 +80,11 @@ def test_a_killed_pool_child_s_delivery_is_redelivered(start_worker, relay):
     FaultRule.objects.create(subscriber=SLOW, enabled=True, latency_ms=60_000)
     order = place_order(SEED_ORDER)
     delivery = _running_reservation(order)
-    attempt = Attempt.objects.get(delivery=delivery, number=1)
+    # The claim (status running) commits just before the attempt row is written.
+    attempt = wait_until(
+        lambda: Attempt.objects.filter(delivery=delivery, number=1).first(),
+        message="the first attempt to be recorded",
+    )
     child_pid = int(attempt.worker.rsplit(":", 1)[1])
     assert child_pid in worker.pids() and child_pid != worker.process.pid
 

@@ -14,3 +14,8 @@ class EventhubConfig(AppConfig):
 
         autodiscover_modules("events")
         autodiscover_modules("handlers")
+        from django.conf import settings
+        from django.utils.module_loading import import_module
+
+        for plugin in settings.EVENTHUB.get("PLUGINS", []):
+            import_module(plugin.strip()).install()

@@ -196,6 +196,12 @@ EVENTHUB = {
     "RETRY_DELAY_SCALE": env_float("EVENTHUB_RETRY_DELAY_SCALE", 1.0),
     # Link from the admin to a trace viewer, e.g. Jaeger: http://localhost:16686/trace/{trace_id}
     "TRACE_URL_TEMPLATE": os.environ.get("EVENTHUB_TRACE_URL_TEMPLATE", ""),
+    # Modules whose install() registers extra events and subscribers (tests' chaos probes).
+    "PLUGINS": [m for m in os.environ.get("EVENTHUB_PLUGINS", "").split(",") if m.strip()],
+    # Chaos hooks, off by default: the probability that a process SIGKILLs itself after a
+    # commit and before dispatching, and whether every delivery is dispatched twice.
+    "CHAOS_CRASH_BEFORE_DISPATCH": env_float("EVENTHUB_CHAOS_CRASH_BEFORE_DISPATCH", 0.0),
+    "CHAOS_DUPLICATE_DISPATCH": env_bool("EVENTHUB_CHAOS_DUPLICATE_DISPATCH", False),
     # Dead letters requeued per second by a batch retry from the admin.
     "RETRY_RATE_PER_SECOND": env_int("EVENTHUB_RETRY_RATE_PER_SECOND", 50),
 }

@@ -9,8 +9,12 @@ left over from an earlier dispatch finds a different number and does nothing.
 from __future__ import annotations
 
 import logging
+import os
+import random
+import signal
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
@@ -43,6 +47,10 @@ def dispatch(delivery_ids: Iterable[int]) -> int:
     """
     from .tasks import deliver
 
+    chaos_crash = float(settings.EVENTHUB["CHAOS_CRASH_BEFORE_DISPATCH"])
+    if chaos_crash and random.random() < chaos_crash:
+        os.kill(os.getpid(), signal.SIGKILL)  # chaos: die between commit and dispatch
+    copies = 2 if settings.EVENTHUB["CHAOS_DUPLICATE_DISPATCH"] else 1
     sent = 0
     for delivery_id in delivery_ids:
         claimed = _claim(delivery_id)
@@ -51,13 +59,14 @@ def dispatch(delivery_ids: Iterable[int]) -> int:
         dispatch_seq, queue, subscriber_name = claimed
         timeout = subscribers.timeout_of(subscribers.get(subscriber_name))
         try:
-            deliver.apply_async(
-                args=[delivery_id, dispatch_seq],
-                queue=queue,
-                soft_time_limit=timeout,
-                time_limit=timeout + 5,
-                retry=False,
-            )
+            for _ in range(copies):
+                deliver.apply_async(
+                    args=[delivery_id, dispatch_seq],
+                    queue=queue,
+                    soft_time_limit=timeout,
+                    time_limit=timeout + 5,
+                    retry=False,
+                )
         except Exception as exc:  # the broker is down or unreachable: the relay retries
             _release(delivery_id, dispatch_seq)
             log.warning("broker unavailable, delivery %s left to the relay: %s", delivery_id, exc)

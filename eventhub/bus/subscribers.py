@@ -126,6 +126,11 @@ def subscriber(
     return register
 
 
+def unregister(name: str) -> None:
+    """Remove a subscriber (plugins and tests that installed one for a while)."""
+    _REGISTRY.pop(name, None)
+
+
 def get(name: str) -> Subscriber | None:
     return _REGISTRY.get(name)
 

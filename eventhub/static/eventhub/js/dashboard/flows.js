@@ -83,7 +83,7 @@ export class FlowView {
     const grid = h("div", { class: "lanes", role: "table", "aria-label": "causation tree by service" },
       h("div", { class: "lane-head", role: "columnheader" }, "event (causation tree)"),
       lanes.map((lane) => h("div", { class: "lane-head", role: "columnheader" }, lane)));
-    grid.style.gridTemplateColumns = `minmax(260px, 1.3fr) repeat(${lanes.length}, minmax(170px, 1fr))`;
+    grid.style.gridTemplateColumns = `minmax(210px, 1.4fr) repeat(${lanes.length}, minmax(125px, 1fr))`;
     const start = flow.firstEvent.timestamp;
     for (const [event, depth] of rows) grid.append(this.eventRow(flow, event, depth, lanes, start));
     return h("div", { class: "flow-body" },

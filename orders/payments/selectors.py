@@ -9,10 +9,6 @@ from django.db.models import Sum
 from .models import Payment
 
 
-def payment_of(*, order_id: str) -> Payment | None:
-    return Payment.objects.filter(order_id=order_id).first()
-
-
 def payment_totals() -> dict[str, Decimal]:
     """The sum of the amounts per payment status (for reconciliation)."""
     rows = Payment.objects.values("status").annotate(total=Sum("amount"))

@@ -19,7 +19,7 @@ from tests.conftest import wait_until
 from tests.integration.flows import UNFINISHED, place_order, stock
 from tests.integration.saga import HAPPY, PAYMENT_DECLINED, SHIPMENT_REFUSED, reserved
 
-pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 SHORT_LEASES = {
     "EVENTHUB_DEFAULT_TIMEOUT_SECONDS": "3",

@@ -85,6 +85,7 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField()
     dispatched_at = models.DateTimeField(null=True, blank=True)
     dispatch_seq = models.PositiveIntegerField(default=0)
+    dispatch_token = models.UUIDField(null=True, blank=True, db_index=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     error_type = models.CharField(max_length=200, blank=True, help_text="Class of the last error")

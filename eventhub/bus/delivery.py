@@ -107,15 +107,23 @@ def _mark_succeeded(delivery: Delivery, attempt: Attempt) -> None:
     )
 
 
-def execute(*, delivery_id: int, dispatch_seq: int, worker: str) -> str:
-    """Run one attempt; returns what happened (for logs and tests), never raises for handlers."""
-    name = Delivery.objects.filter(pk=delivery_id).values_list("subscriber", flat=True).first()
-    if name is None:
-        return "missing"
-    sub = subscribers.get(name)
-    if not _claim(delivery_id, dispatch_seq, subscribers.timeout_of(sub)):
+def execute(
+    *, delivery_id: int, dispatch_seq: int, worker: str, timeout: float | None = None
+) -> str:
+    """Run one attempt; returns what happened (for logs and tests), never raises for handlers.
+
+    ``timeout`` (the subscriber's, sent along by the dispatcher) saves a lookup of the row.
+    """
+    if timeout is None:
+        name = Delivery.objects.filter(pk=delivery_id).values_list("subscriber", flat=True).first()
+        if name is None:
+            return "missing"
+        timeout = subscribers.timeout_of(subscribers.get(name))
+    if not _claim(delivery_id, dispatch_seq, timeout):
         return "skipped"
     delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
+    name = delivery.subscriber
+    sub = subscribers.get(name)
     live.delivery_changed(
         delivery_id=delivery.pk,
         status=delivery.status,

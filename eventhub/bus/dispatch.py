@@ -1,7 +1,8 @@
 """Handing deliveries to the broker, at most one dispatch in flight per delivery.
 
-A delivery is claimed for dispatch by a conditional UPDATE (``dispatched_at`` from NULL to
-now, ``dispatch_seq`` + 1), so that any number of web processes and relays can race for the
+Deliveries are claimed for dispatch by one conditional UPDATE per batch (``dispatched_at``
+from NULL to now, ``dispatch_seq`` + 1, a fresh ``dispatch_token`` to read back what this
+call won), so that any number of web processes and relays can race for the
 same rows and exactly one of them enqueues it. The task carries ``dispatch_seq``: a message
 left over from an earlier dispatch finds a different number and does nothing.
 """
@@ -12,6 +13,7 @@ import logging
 import os
 import random
 import signal
+import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -24,20 +26,23 @@ from . import subscribers
 log = logging.getLogger(__name__)
 
 DISPATCHABLE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
+CLAIM_BATCH = 500
 
 
-def _claim(delivery_id: int) -> tuple[int, str, str] | None:
-    claimed = Delivery.objects.filter(
-        pk=delivery_id, dispatched_at__isnull=True, status__in=DISPATCHABLE
-    ).update(dispatched_at=timezone.now(), dispatch_seq=F("dispatch_seq") + 1)
-    if not claimed:
-        return None
-    row = Delivery.objects.values_list("dispatch_seq", "queue", "subscriber").get(pk=delivery_id)
-    return row
+def _claim(delivery_ids: list[int]) -> tuple[uuid.UUID, list[tuple[int, int, str, str]]]:
+    """Claim every still-undispatched delivery among ``delivery_ids`` in one UPDATE."""
+    token = uuid.uuid4()
+    Delivery.objects.filter(
+        pk__in=delivery_ids, dispatched_at__isnull=True, status__in=DISPATCHABLE
+    ).update(dispatched_at=timezone.now(), dispatch_seq=F("dispatch_seq") + 1, dispatch_token=token)
+    rows = Delivery.objects.filter(dispatch_token=token).values_list(
+        "pk", "dispatch_seq", "queue", "subscriber"
+    )
+    return token, list(rows)
 
 
-def _release(delivery_id: int, dispatch_seq: int) -> None:
-    Delivery.objects.filter(pk=delivery_id, dispatch_seq=dispatch_seq).update(dispatched_at=None)
+def _release(token: uuid.UUID, delivery_ids: list[int]) -> None:
+    Delivery.objects.filter(pk__in=delivery_ids, dispatch_token=token).update(dispatched_at=None)
 
 
 def dispatch(delivery_ids: Iterable[int]) -> int:
@@ -52,24 +57,28 @@ def dispatch(delivery_ids: Iterable[int]) -> int:
         os.kill(os.getpid(), signal.SIGKILL)  # chaos: die between commit and dispatch
     copies = 2 if settings.EVENTHUB["CHAOS_DUPLICATE_DISPATCH"] else 1
     sent = 0
-    for delivery_id in delivery_ids:
-        claimed = _claim(delivery_id)
-        if claimed is None:
-            continue
-        dispatch_seq, queue, subscriber_name = claimed
-        timeout = subscribers.timeout_of(subscribers.get(subscriber_name))
-        try:
-            for _ in range(copies):
-                deliver.apply_async(
-                    args=[delivery_id, dispatch_seq],
-                    queue=queue,
-                    soft_time_limit=timeout,
-                    time_limit=timeout + 5,
-                    retry=False,
+    ids = list(delivery_ids)
+    for offset in range(0, len(ids), CLAIM_BATCH):
+        token, claimed = _claim(ids[offset : offset + CLAIM_BATCH])
+        for index, (delivery_id, dispatch_seq, queue, subscriber_name) in enumerate(claimed):
+            timeout = subscribers.timeout_of(subscribers.get(subscriber_name))
+            try:
+                for _ in range(copies):
+                    deliver.apply_async(
+                        args=[delivery_id, dispatch_seq],
+                        kwargs={"timeout": timeout},
+                        queue=queue,
+                        soft_time_limit=timeout,
+                        time_limit=timeout + 5,
+                        retry=False,
+                    )
+            except Exception as exc:  # the broker is down or unreachable: the relay retries
+                _release(token, [row[0] for row in claimed[index:]])
+                log.warning(
+                    "broker unavailable, %d deliveries left to the relay: %s",
+                    len(claimed) - index,
+                    exc,
                 )
-        except Exception as exc:  # the broker is down or unreachable: the relay retries
-            _release(delivery_id, dispatch_seq)
-            log.warning("broker unavailable, delivery %s left to the relay: %s", delivery_id, exc)
-            break
-        sent += 1
+                return sent
+            sent += 1
     return sent

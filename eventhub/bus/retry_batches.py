@@ -15,6 +15,8 @@ from django.utils import timezone
 from ..models import RetryBatch
 from .dead_letters import dead_letter_retry
 
+MAX_BURST_SECONDS = 0.1
+
 
 def retry_batch_create(*, delivery_ids: Iterable[int], user_id: int | None) -> RetryBatch:
     ids = sorted(set(delivery_ids))
@@ -33,7 +35,9 @@ def advance() -> int:
     now = timezone.now()
     for batch in RetryBatch.objects.filter(finished_at__isnull=True).order_by("pk"):
         since = batch.advanced_at or batch.created_at
-        elapsed = min(max((now - since).total_seconds(), 0.0), 1.0)
+        # At most MAX_BURST_SECONDS of allowance at once: over any second, a batch requeues
+        # no more than rate * (1 + MAX_BURST_SECONDS).
+        elapsed = min(max((now - since).total_seconds(), 0.0), MAX_BURST_SECONDS)
         allowance = int(batch.rate_per_second * elapsed)
         if batch.advanced_at is None:
             allowance = max(allowance, 1)

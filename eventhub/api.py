@@ -1,4 +1,4 @@
-"""``GET /events`` of the seed, with filters and a position cursor."""
+"""``GET /events`` of the seed, with filters and a position cursor; ``GET /healthz``."""
 
 from __future__ import annotations
 
@@ -29,3 +29,10 @@ def events(request: HttpRequest) -> JsonResponse:
         "next": page_links(request, after=cursor) if more else None,
     }
     return success([to_envelope(e) for e in rows], pagination=pagination)
+
+
+@api_view("GET")
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the web process answers. Touches neither the database nor Redis, so a load
+    balancer can probe it cheaply (and the benchmark uses it as the bare-view baseline)."""
+    return JsonResponse({"ok": True})

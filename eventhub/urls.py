@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("", include("inventory.urls")),
     path("events", api.events, name="events"),
+    path("healthz", api.healthz, name="healthz"),
     path("dashboard/", include("eventhub.dashboard.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,165 +1,364 @@
-"""``manage.py eventhub_bench``: end-to-end throughput, printed as JSON.
+"""``manage.py eventhub_bench`` (``bin/bench``): throughput and latency beside baselines, as JSON.
 
-For each variant (tracing on, tracing off) it starts a fresh stack like ``runstack`` does
-(embedded Redis unless REDIS_URL is set, daphne, one Celery worker, the relay) on the
-configured database, places ``--orders`` orders over HTTP from ``--clients`` threads, and
-waits until every flow has settled. It reports POST /orders requests/s and orders/s and
-deliveries/s completed end to end. Run it on a scratch database (``bin/bench`` does).
+For each database (SQLite, PostgreSQL) and each tracing setting (on, off) it starts a fresh
+Redis and runs one variant in a child process (``--variant``), whose environment names that
+database, that Redis, ``OTEL_SDK_DISABLED`` and the bench plugin (``eventhub.bench.plugin``).
+The child starts daphne, one Celery worker on every queue and the relay, then measures each
+figure beside its baseline in the same stack (see ``eventhub.bench.phases``):
+
+- orders: orders/s and deliveries/s end to end for orders placed over HTTP;
+- http: ``POST /orders`` requests/s vs ``GET /healthz`` (bare view), same daphne and client;
+- drain: deliveries/s of ``bench.pinged`` to one no-op subscriber vs a no-op Celery task;
+- latency: publish -> handler start vs the no-op task, at a quarter of the measured rate;
+- websocket: publish -> receipt on N dashboard websockets at a steady event rate;
+- rss: worker RSS (main + pool) before and after M deliveries.
+
+The parent adds the tracing cost per database and a table of the issue's targets. Every
+variant starts from an empty database: a fresh SQLite file, or a flushed PostgreSQL
+database whose name must contain ``bench``.
 """
 
 from __future__ import annotations
 
-import http.client
+import argparse
 import json
 import os
-import statistics
+import platform
+import subprocess
+import sys
+import tempfile
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command
-from django.core.management.base import BaseCommand
-from django.db import connections
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from eventhub.management.commands.runstack import (
-    HOST,
-    Stack,
-    _deadline_loop,
-    _http_answers,
-    _port_free,
-    relay_argv,
-    start_redis,
-    web_argv,
-    worker_argv,
-)
-from eventhub.models import Delivery, Event
+from eventhub.bench.stats import cost
+from eventhub.management.commands.runstack import Stack, start_redis
 
-BENCH_PRODUCT = "BENCH-1"
-UNFINISHED = [Delivery.Status.PENDING, Delivery.Status.RUNNING, Delivery.Status.RETRYING]
+PHASES = ("orders", "http", "drain", "latency", "websocket", "rss")
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/bench"
+PLUGIN = "eventhub.bench.plugin"
+TRACING = {"tracing-on": "false", "tracing-off": "true"}  # -> OTEL_SDK_DISABLED
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": {
+        "orders": 200,
+        "http_requests": 200,
+        "healthz_requests": 2000,
+        "deliveries": 3000,
+        "latency_seconds": 10.0,
+        "ws_seconds": 10.0,
+        "rss_deliveries": 5000,
+    },
+    "quick": {
+        "orders": 40,
+        "http_requests": 40,
+        "healthz_requests": 500,
+        "deliveries": 1000,
+        "latency_seconds": 4.0,
+        "ws_seconds": 4.0,
+        "rss_deliveries": 1000,
+    },
+}
+
+TARGETS = {
+    "deliveries_vs_noop": 0.6,
+    "latency_p99_over_noop_ms": 10.0,
+    "websocket_p99_ms": 150.0,
+    "post_orders_vs_bare": 0.7,
+    "tracing_cost": 0.10,
+    "rss_growth": 0.05,
+}
 
 
-def _free_port() -> int:
-    return next(p for p in range(18000, 18999) if _port_free(p))
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_kb = 0
+    with open("/proc/meminfo") as info:
+        for line in info:
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gib": round(memory_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
-def _ensure_bench_product() -> None:
-    from django.apps import apps
-
-    product = apps.get_model("inventory", "Product")
-    product.objects.update_or_create(
-        product_id=BENCH_PRODUCT, defaults={"name": "Benchmark", "price": 1, "stock": 10**9}
-    )
+def variant_name(result: dict[str, Any]) -> str:
+    vendor = result["database"]["vendor"]
+    return f"{vendor}, tracing {'on' if result['tracing'] else 'off'}"
 
 
-def _post_orders(port: int, count: int, clients: int, run: str) -> tuple[list[float], float]:
-    body = json.dumps({"userId": "bench", "items": [{"productId": BENCH_PRODUCT, "quantity": 1}]})
+def _get(result: dict[str, Any], *path: str) -> Any:
+    value: Any = result
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
 
-    def client(indices: range) -> list[float]:
-        conn = http.client.HTTPConnection(HOST, port, timeout=30)
-        latencies = []
-        for i in indices:
-            started = time.perf_counter()
-            conn.request(
-                "POST",
-                "/orders",
-                body=body,
-                headers={"Content-Type": "application/json", "X-Correlation-ID": f"{run}-{i}"},
+
+def _target(
+    name: str, variant: str, measured: float | None, limit: float, *, at_most: bool
+) -> dict[str, Any]:
+    met = None if measured is None else (measured <= limit if at_most else measured >= limit)
+    return {
+        "target": name,
+        "variant": variant,
+        "measured": measured,
+        "limit": f"{'<=' if at_most else '>='} {limit}",
+        "met": met,
+    }
+
+
+def tracing_costs(results: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per database: the share of each throughput that turning tracing on costs."""
+    figures = {
+        "deliveries_per_s": ("drain", "deliveries_per_s"),
+        "noop_per_s": ("drain", "noop_per_s"),
+        "orders_per_s": ("orders", "orders_per_s"),
+        "order_deliveries_per_s": ("orders", "deliveries_per_s"),
+        "post_orders_per_s": ("http", "post_orders_per_s"),
+        "healthz_per_s": ("http", "healthz_per_s"),
+    }
+    costs: dict[str, dict[str, float | None]] = {}
+    results = [r for r in results if "error" not in r]
+    for vendor in dict.fromkeys(r["database"]["vendor"] for r in results):
+        on = [r for r in results if r["database"]["vendor"] == vendor and r["tracing"]]
+        off = [r for r in results if r["database"]["vendor"] == vendor and not r["tracing"]]
+        if on and off:
+            costs[vendor] = {
+                name: cost(_get(on[0], *path), _get(off[0], *path))
+                for name, path in figures.items()
+            }
+    return costs
+
+
+def targets(results: list[dict[str, Any]], costs: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        if "error" in r:
+            continue
+        name = variant_name(r)
+        rows += [
+            _target(
+                "deliveries/s >= 0.6 x no-op drain",
+                name,
+                _get(r, "drain", "ratio"),
+                TARGETS["deliveries_vs_noop"],
+                at_most=False,
+            ),
+            _target(
+                "publish->handler-start p99 <= no-op p99 + 10 ms",
+                name,
+                _get(r, "latency", "p99_over_noop_ms"),
+                TARGETS["latency_p99_over_noop_ms"],
+                at_most=True,
+            ),
+            _target(
+                "publish->websocket p99 <= 150 ms",
+                name,
+                _get(r, "websocket", "latency_ms", "p99"),
+                TARGETS["websocket_p99_ms"],
+                at_most=True,
+            ),
+            _target(
+                "POST /orders >= 0.7 x bare view",
+                name,
+                _get(r, "http", "ratio"),
+                TARGETS["post_orders_vs_bare"],
+                at_most=False,
+            ),
+            _target(
+                "worker RSS growth <= 5%",
+                name,
+                _get(r, "rss", "growth"),
+                TARGETS["rss_growth"],
+                at_most=True,
+            ),
+        ]
+    for vendor, figures in costs.items():
+        for figure, value in figures.items():
+            rows.append(
+                _target(
+                    f"tracing cost <= 10% ({figure})",
+                    vendor,
+                    value,
+                    TARGETS["tracing_cost"],
+                    at_most=True,
+                )
             )
-            response = conn.getresponse()
-            response.read()
-            if response.status != 201:
-                raise RuntimeError(f"POST /orders answered {response.status}")
-            latencies.append(time.perf_counter() - started)
-        conn.close()
-        return latencies
-
-    shares = [range(k, count, clients) for k in range(clients)]
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        latencies = [x for chunk in pool.map(client, shares) for x in chunk]
-    return latencies, time.perf_counter() - started
+    return [row for row in rows if row["measured"] is not None]
 
 
-def _settled(run: str, count: int) -> bool:
-    flows = Event.objects.filter(correlation_id__startswith=f"{run}-")
-    done = flows.filter(event_type="order.status.updated").count()
-    busy = Delivery.objects.filter(
-        event__correlation_id__startswith=f"{run}-", status__in=UNFINISHED
-    ).exists()
-    return done >= count and not busy
+def ensure_postgres_database(url: str) -> None:
+    """CREATE DATABASE when it is missing (the server must be up)."""
+    import dj_database_url
+    import psycopg
 
-
-def run_variant(name: str, env: dict[str, str], orders: int, clients: int, log: Path) -> dict:
-    stack = Stack(out=log.open("a"))
-    stack.env.update(env)
+    config = dj_database_url.parse(url)
+    name = config["NAME"]
+    params = {
+        "host": config.get("HOST") or None,
+        "port": config.get("PORT") or None,
+        "user": config.get("USER") or None,
+        "password": config.get("PASSWORD") or None,
+        "dbname": "postgres",
+        "autocommit": True,
+    }
     try:
-        if not os.environ.get("REDIS_URL"):
-            stack.env["REDIS_URL"] = start_redis(stack)
-        port = _free_port()
-        stack.start("web", web_argv(port))
-        stack.start("worker", worker_argv(2))
-        stack.start("relay", relay_argv())
-        for _ in _deadline_loop(60, "daphne", stack):
-            if _http_answers(port):
-                break
-        run = f"bench-{name}-{uuid.uuid4().hex[:6]}"
-        _post_orders(port, 10, 2, f"warm-{run}")  # first requests pay for imports
-        started = time.perf_counter()
-        latencies, post_seconds = _post_orders(port, orders, clients, run)
-        for _ in _deadline_loop(600, "every flow to settle", stack):
-            if _settled(run, orders):
-                break
-        total = time.perf_counter() - started
-        deliveries = Delivery.objects.filter(event__correlation_id__startswith=f"{run}-").count()
-        connections.close_all()
-        latencies.sort()
-        return {
-            "variant": name,
-            "orders": orders,
-            "deliveries": deliveries,
-            "post_orders_per_s": round(orders / post_seconds, 1),
-            "post_latency_ms_p50": round(statistics.median(latencies) * 1000, 1),
-            "post_latency_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
-            "orders_completed_per_s": round(orders / total, 1),
-            "deliveries_completed_per_s": round(deliveries / total, 1),
-            "end_to_end_seconds": round(total, 2),
-        }
-    finally:
-        stack.stop()
+        with psycopg.connect(**{k: v for k, v in params.items() if v is not None}) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        raise CommandError(f"PostgreSQL at {url} is not usable: {exc}") from exc
 
 
 class Command(BaseCommand):
-    help = "Measure end-to-end throughput with tracing on and off; prints JSON."
+    help = "Benchmark the bus against its baselines (tracing on/off, SQLite/PostgreSQL); JSON."
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--orders", type=int, default=300)
-        parser.add_argument("--clients", type=int, default=8)
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--quick", action="store_true", help="small counts: about a minute per variant"
+        )
+        parser.add_argument(
+            "--databases", default="sqlite,postgres", help="sqlite, postgres or both (default)"
+        )
+        parser.add_argument(
+            "--postgres-url",
+            default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES_URL),
+            help=f"a scratch database whose name contains 'bench' (default {DEFAULT_POSTGRES_URL})",
+        )
         parser.add_argument("--variants", default="tracing-on,tracing-off")
+        parser.add_argument("--phases", default=",".join(PHASES), help=",".join(PHASES))
+        parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+        parser.add_argument("--clients", type=int, default=8, help="HTTP client connections")
+        parser.add_argument("--orders", type=int, help="orders placed end to end")
+        parser.add_argument("--http-requests", type=int, help="POST /orders, workers paused")
+        parser.add_argument("--healthz-requests", type=int, help="GET /healthz")
+        parser.add_argument("--deliveries", type=int, help="events (and no-op tasks) drained")
+        parser.add_argument("--publish-batch", type=int, default=100, help="events per commit")
+        parser.add_argument(
+            "--latency-rate", type=float, default=0.0, help="default: 1/4 of measured deliveries/s"
+        )
+        parser.add_argument("--latency-seconds", type=float)
+        parser.add_argument("--ws-clients", type=int, default=10)
+        parser.add_argument("--ws-rate", type=float, default=1000.0, help="events/s")
+        parser.add_argument("--ws-seconds", type=float)
+        parser.add_argument("--ws-batch", type=int, default=10, help="events per commit")
+        parser.add_argument("--rss-deliveries", type=int, help="0 skips the RSS phase")
+        parser.add_argument("--output", help="also write the JSON to this file")
+        parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: one variant
 
-    def handle(self, *args: Any, orders: int, clients: int, variants: str, **options: Any) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
-        _ensure_bench_product()
-        connections.close_all()
-        log = Path(settings.VAR_DIR) / "bench.log"
-        envs = {
-            "tracing-on": {"OTEL_SDK_DISABLED": "false"},
-            "tracing-off": {"OTEL_SDK_DISABLED": "true"},
-        }
-        results = [
-            run_variant(name, envs[name], orders, clients, log) for name in variants.split(",")
-        ]
-        db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-        report: dict[str, Any] = {"database": db, "cpus": os.cpu_count(), "results": results}
-        by_name = {r["variant"]: r for r in results}
-        if {"tracing-on", "tracing-off"} <= by_name.keys():
-            on, off = by_name["tracing-on"], by_name["tracing-off"]
-            report["tracing_cost"] = {
-                "orders_completed_ratio": round(
-                    on["orders_completed_per_s"] / off["orders_completed_per_s"], 3
-                ),
-                "post_orders_ratio": round(on["post_orders_per_s"] / off["post_orders_per_s"], 3),
-            }
-        self.stdout.write(json.dumps(report, indent=2))
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["variant"]:
+            from eventhub.bench.phases import run_variant
+
+            plan = json.loads(options["variant"])
+            log = Path(settings.VAR_DIR) / "bench.log"
+            self.stdout.write(json.dumps(run_variant(plan, log)))
+            return
+        plan = self.plan(options)
+        report = self.run_matrix(plan, options)
+        text = json.dumps(report, indent=2)
+        if options["output"]:
+            Path(options["output"]).write_text(text + "\n")
+        self.stdout.write(text)
+
+    def plan(self, options: dict[str, Any]) -> dict[str, Any]:
+        preset = PRESETS["quick" if options["quick"] else "full"]
+        plan = {key: options[key] if options[key] is not None else preset[key] for key in preset}
+        phases = [p.strip() for p in options["phases"].split(",") if p.strip()]
+        if unknown := set(phases) - set(PHASES):
+            raise CommandError(f"unknown phases: {', '.join(sorted(unknown))}")
+        for name in options["variants"].split(","):
+            if name not in TRACING:
+                raise CommandError(f"unknown variant {name!r}: use {', '.join(TRACING)}")
+        plan.update(
+            phases=phases,
+            concurrency=options["concurrency"],
+            clients=options["clients"],
+            publish_batch=options["publish_batch"],
+            latency_rate=options["latency_rate"],
+            ws_clients=options["ws_clients"],
+            ws_rate=options["ws_rate"],
+            ws_batch=options["ws_batch"],
+        )
+        return plan
+
+    def run_matrix(self, plan: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+        databases = [d.strip() for d in options["databases"].split(",") if d.strip()]
+        if unknown := set(databases) - {"sqlite", "postgres"}:
+            raise CommandError(f"unknown databases: {', '.join(sorted(unknown))}")
+        if "postgres" in databases:
+            ensure_postgres_database(options["postgres_url"])
+        base = Path(tempfile.mkdtemp(prefix="bench-", dir=settings.VAR_DIR))
+        started = time.monotonic()
+        report: dict[str, Any] = {"machine": machine(), "plan": plan, "logs": str(base)}
+        results = []
+        for database in databases:
+            for variant in options["variants"].split(","):
+                self.stderr.write(f"bench | === {database}, {variant} (load {os.getloadavg()}) ===")
+                results.append(
+                    self.run_child(base / f"{database}-{variant}", database, variant, plan, options)
+                )
+        costs = tracing_costs(results)
+        report.update(
+            variants=results,
+            tracing_cost=costs,
+            targets=targets(results, costs),
+            wall_seconds=round(time.monotonic() - started, 1),
+        )
+        return report
+
+    def run_child(
+        self,
+        var_dir: Path,
+        database: str,
+        variant: str,
+        plan: dict[str, Any],
+        options: dict[str, Any],
+    ) -> dict[str, Any]:
+        var_dir.mkdir(parents=True)
+        env = dict(os.environ)
+        plugins = [p for p in env.get("EVENTHUB_PLUGINS", "").split(",") if p.strip()]
+        env.update(
+            EVENTHUB_VAR_DIR=str(var_dir),
+            OTEL_SDK_DISABLED=TRACING[variant],
+            EVENTHUB_PLUGINS=",".join([*plugins, PLUGIN] if PLUGIN not in plugins else plugins),
+            PYTHONUNBUFFERED="1",
+        )
+        if database == "postgres":
+            env["DATABASE_URL"] = options["postgres_url"]
+        else:
+            env.pop("DATABASE_URL", None)
+        redis = Stack(out=(var_dir / "redis.log").open("a"))
+        try:
+            if not os.environ.get("REDIS_URL"):
+                env["REDIS_URL"] = start_redis(redis)
+            child = subprocess.run(
+                [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "eventhub_bench",
+                 "--variant", json.dumps(plan)],
+                cwd=settings.BASE_DIR,
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+        finally:
+            redis.stop()
+        if child.returncode or not child.stdout.strip():
+            self.stderr.write(f"bench | {database}/{variant} failed; see {var_dir}/bench.log")
+            return {"database": {"vendor": database}, "variant": variant, "error": child.returncode}
+        result: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+        return result

@@ -1,0 +1,645 @@
+"""One benchmark variant (one database, tracing on or off): a stack and the measurements.
+
+Runs inside ``manage.py eventhub_bench --variant ...``, a process whose environment already
+names the database, the Redis (started by the parent), ``OTEL_SDK_DISABLED`` and the bench
+plugin, so that this process publishes exactly as a web process of that variant would.
+
+Every measurement is paired with its baseline, measured in the same stack minutes apart:
+
+- deliveries/s of ``bench.pinged`` to one no-op subscriber vs ``eventhub.noop`` tasks drained
+  by the same worker from the same queue;
+- publish -> handler-start latency at a quarter of the measured delivery rate vs the no-op
+  task's send -> start latency at the same rate;
+- ``POST /orders`` vs ``GET /healthz``, same daphne, same keep-alive client;
+- publish -> websocket receipt with N dashboard clients at a steady rate;
+- worker RSS (main + pool) before and after M deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.db.models import Max, Min
+
+from ..management.commands.runstack import (
+    HOST,
+    Child,
+    Stack,
+    _deadline_loop,
+    _http_answers,
+    _port_free,
+    relay_argv,
+    web_argv,
+    worker_argv,
+)
+from ..models import Attempt, Delivery, Event
+from . import plugin
+from .stats import growth, rate, ratio, summarize
+from .wsclient import WebSocket
+
+BENCH_PRODUCT = "BENCH-1"
+BENCH_STAFF = "bench-staff"
+UNFINISHED = [Delivery.Status.PENDING, Delivery.Status.RUNNING, Delivery.Status.RETRYING]
+DRAIN_TIMEOUT = 1800.0
+
+
+def say(line: str) -> None:
+    """Progress on stderr; stdout carries only the JSON."""
+    print(f"bench | {line}", file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    return next(p for p in range(18000, 18999) if _port_free(p))
+
+
+# --- The stack ------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    stack: Stack
+    port: int
+    worker: Child
+    concurrency: int
+    redis: Any = field(default=None)
+
+    @property
+    def origin(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def redis_client(self) -> Any:
+        if self.redis is None:
+            import redis
+
+            self.redis = redis.Redis.from_url(settings.REDIS_URL)
+        return self.redis
+
+    def wait(self, what: str, done: Callable[[], bool], timeout: float = DRAIN_TIMEOUT) -> None:
+        for _ in _deadline_loop(timeout, what, self.stack):
+            if done():
+                return
+
+    @contextlib.contextmanager
+    def workers_paused(self) -> Iterator[None]:
+        """SIGSTOP the (idle) worker and its pool, so a measurement has the CPUs to itself."""
+        pids = worker_pids(self.worker)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def running_stack(log: Path, concurrency: int) -> Iterator[Bench]:
+    """daphne, one Celery worker on every queue (``bench`` included) and the relay."""
+    stack = Stack(out=log.open("a"))
+    stack.env["PYTHONUNBUFFERED"] = "1"
+    try:
+        port = _free_port()
+        stack.start("web", web_argv(port))
+        worker = stack.start("worker", worker_argv(concurrency))
+        stack.start("relay", relay_argv())
+        for _ in _deadline_loop(60, "daphne", stack):
+            if _http_answers(port):
+                break
+        yield Bench(stack=stack, port=port, worker=worker, concurrency=concurrency)
+    finally:
+        connections.close_all()
+        stack.stop()
+
+
+def prepare_database() -> dict[str, Any]:
+    """Migrate; on PostgreSQL start from empty tables (only a database named *bench*)."""
+    from django.apps import apps
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    db = settings.DATABASES["default"]
+    call_command("migrate", interactive=False, verbosity=0)
+    if connections["default"].vendor != "sqlite":
+        if "bench" not in str(db["NAME"]):
+            raise CommandError(
+                f"the benchmark empties its database; {db['NAME']!r} is not named *bench*"
+            )
+        call_command("flush", interactive=False, verbosity=0)
+    product = apps.get_model("inventory", "Product")
+    product.objects.update_or_create(
+        product_id=BENCH_PRODUCT, defaults={"name": "Benchmark", "price": 1, "stock": 10**9}
+    )
+    user, _ = get_user_model().objects.get_or_create(username=BENCH_STAFF)
+    user.is_staff = user.is_superuser = True
+    user.set_unusable_password()
+    user.save()
+    connections.close_all()
+    return {"vendor": connections["default"].vendor, "name": str(db["NAME"])}
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+ORDER_BODY = json.dumps({"userId": "bench", "items": [{"productId": BENCH_PRODUCT, "quantity": 1}]})
+
+
+def hammer(
+    port: int,
+    *,
+    method: str,
+    path: str,
+    count: int,
+    clients: int,
+    run: str,
+    body: str | None = None,
+    expect: int = 200,
+) -> tuple[float, list[float]]:
+    """``count`` requests from ``clients`` keep-alive connections; (seconds, latencies in ms)."""
+
+    def client(indices: range) -> list[float]:
+        conn = http.client.HTTPConnection(HOST, port, timeout=60)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        latencies = []
+        for i in indices:
+            started = time.perf_counter()
+            conn.request(
+                method, path, body=body, headers={**headers, "X-Correlation-ID": f"{run}-{i}"}
+            )
+            response = conn.getresponse()
+            response.read()
+            if response.status != expect:
+                raise RuntimeError(f"{method} {path} answered {response.status}")
+            latencies.append((time.perf_counter() - started) * 1000)
+        conn.close()
+        return latencies
+
+    shares = [range(k, count, clients) for k in range(clients)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = [x for chunk in pool.map(client, shares) for x in chunk]
+    return time.perf_counter() - started, latencies
+
+
+def _orders_settled(run: str, count: int) -> bool:
+    flows = Event.objects.filter(correlation_id__startswith=f"{run}-")
+    done = flows.filter(event_type="order.status.updated").values("correlation_id").distinct()
+    busy = Delivery.objects.filter(
+        event__correlation_id__startswith=f"{run}-", status__in=UNFINISHED
+    ).exists()
+    return done.count() >= count and not busy
+
+
+def idle() -> bool:
+    return not Delivery.objects.filter(status__in=UNFINISHED).exists()
+
+
+def measure_orders(bench: Bench, *, orders: int, clients: int) -> dict[str, Any]:
+    """Orders placed over HTTP while the workers run, until every flow has settled."""
+    run = f"orders-{uuid.uuid4().hex[:6]}"
+    started = time.perf_counter()
+    post_seconds, latencies = hammer(
+        bench.port, method="POST", path="/orders", body=ORDER_BODY, expect=201,
+        count=orders, clients=clients, run=run,
+    )  # fmt: skip
+    bench.wait("every order flow to settle", lambda: _orders_settled(run, orders))
+    total = time.perf_counter() - started
+    deliveries = Delivery.objects.filter(event__correlation_id__startswith=f"{run}-").count()
+    return {
+        "orders": orders,
+        "deliveries": deliveries,
+        "orders_per_s": rate(orders, total),
+        "deliveries_per_s": rate(deliveries, total),
+        "post_orders_per_s_while_workers_run": rate(orders, post_seconds),
+        "post_latency_ms": summarize(latencies),
+        "end_to_end_seconds": round(total, 2),
+    }
+
+
+def measure_http(
+    bench: Bench, *, requests: int, healthz_requests: int, clients: int
+) -> dict[str, Any]:
+    """GET /healthz vs POST /orders, same daphne and client, the workers paused for both.
+
+    Paused (SIGSTOP, once idle) so that both rates are the web process's own: on two CPUs a
+    running worker would take a CPU from the orders and none from the bare view.
+    """
+    bench.wait("the workers to be idle", idle)
+    run = f"http-{uuid.uuid4().hex[:6]}"
+    with bench.workers_paused():
+        bare_seconds, bare = hammer(
+            bench.port, method="GET", path="/healthz", count=healthz_requests,
+            clients=clients, run=run,
+        )  # fmt: skip
+        post_seconds, post = hammer(
+            bench.port, method="POST", path="/orders", body=ORDER_BODY, expect=201,
+            count=requests, clients=clients, run=run,
+        )  # fmt: skip
+    bench.wait("the paused orders to settle", lambda: _orders_settled(run, requests))
+    healthz_per_s = rate(healthz_requests, bare_seconds)
+    post_per_s = rate(requests, post_seconds)
+    return {
+        "requests": {"healthz": healthz_requests, "post_orders": requests},
+        "clients": clients,
+        "healthz_per_s": healthz_per_s,
+        "post_orders_per_s": post_per_s,
+        "ratio": ratio(post_per_s, healthz_per_s),
+        "healthz_latency_ms": summarize(bare),
+        "post_latency_ms": summarize(post),
+    }
+
+
+# --- Deliveries vs the no-op task -----------------------------------------------------------
+
+
+def noop_send(key: str) -> None:
+    """The baseline's enqueue, with the options dispatch gives a delivery."""
+    timeout = float(settings.EVENTHUB["DEFAULT_TIMEOUT_SECONDS"])
+    plugin.noop.apply_async(
+        args=[key, time.time()],
+        queue=plugin.QUEUE,
+        soft_time_limit=timeout,
+        time_limit=timeout + 5,
+        retry=False,
+    )
+
+
+def _noop_records(bench: Bench, key: str) -> list[tuple[float, float]]:
+    rows = bench.redis_client().lrange(key, 0, -1)
+    pairs = (row.decode().split(",") for row in rows)
+    return [(float(sent), float(received)) for sent, received in pairs]
+
+
+def _wait_noop(bench: Bench, key: str, count: int) -> list[tuple[float, float]]:
+    client = bench.redis_client()
+    bench.wait(f"{count} no-op tasks", lambda: client.llen(key) >= count)
+    records = _noop_records(bench, key)
+    client.delete(key)
+    return records
+
+
+def drain_noop(bench: Bench, count: int) -> dict[str, Any]:
+    key = f"bench:noop:{uuid.uuid4().hex}"
+    started = time.time()
+    for _ in range(count):
+        noop_send(key)
+    published = time.time() - started
+    records = _wait_noop(bench, key, count)
+    first, last = min(r[1] for r in records), max(r[1] for r in records)
+    return {
+        "count": count,
+        "per_s": rate(count, last - started),
+        "publish_seconds": round(published, 2),
+        "drain_window_per_s": rate(count, last - first),
+    }
+
+
+@dataclass
+class PingRun:
+    run_id: str
+    low: int = 0
+    high: int = 0
+
+    def deliveries(self) -> Any:
+        return Delivery.objects.filter(
+            subscriber=plugin.SUBSCRIBER, event_id__gte=self.low, event_id__lte=self.high
+        )
+
+    def attempts(self) -> Any:
+        return Attempt.objects.filter(
+            delivery__subscriber=plugin.SUBSCRIBER,
+            delivery__event_id__gte=self.low,
+            delivery__event_id__lte=self.high,
+        )
+
+    def publish(self, start: int, count: int) -> None:
+        positions = plugin.pings_publish(run_id=self.run_id, start=start, count=count)
+        self.low = self.low or positions[0]
+        self.high = positions[-1]
+
+    def wait(self, bench: Bench) -> None:
+        bench.wait(
+            f"the deliveries of {self.run_id}",
+            lambda: not self.deliveries().filter(status__in=UNFINISHED).exists(),
+        )
+
+
+def drain_deliveries(bench: Bench, count: int, batch: int) -> dict[str, Any]:
+    run = PingRun(f"drain-{uuid.uuid4().hex[:6]}")
+    started = time.time()
+    for start in range(0, count, batch):
+        run.publish(start, min(batch, count - start))
+    published = time.time() - started
+    run.wait(bench)
+    succeeded = run.deliveries().filter(status=Delivery.Status.SUCCEEDED).count()
+    window = run.attempts().aggregate(first=Min("started_at"), last=Max("finished_at"))
+    last = window["last"].timestamp()
+    return {
+        "count": count,
+        "succeeded": succeeded,
+        "per_s": rate(count, last - started),
+        "publish_seconds": round(published, 2),
+        "publish_batch": batch,
+        "drain_window_per_s": rate(count, last - window["first"].timestamp()),
+    }
+
+
+def measure_drain(bench: Bench, *, count: int, batch: int) -> dict[str, Any]:
+    noop = drain_noop(bench, count)
+    deliveries = drain_deliveries(bench, count, batch)
+    return {
+        "count": count,
+        "deliveries_per_s": deliveries["per_s"],
+        "noop_per_s": noop["per_s"],
+        "ratio": ratio(deliveries["per_s"], noop["per_s"]),
+        "deliveries": deliveries,
+        "noop": noop,
+    }
+
+
+# --- Latency at a steady rate ---------------------------------------------------------------
+
+
+def _paced(rate_per_s: float, count: int, send: Callable[[int], None]) -> float:
+    """Call ``send(i)`` ``count`` times at ``rate_per_s``; returns the rate reached."""
+    started = time.monotonic()
+    for i in range(count):
+        delay = started + i / rate_per_s - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)  # pacing the publisher
+        send(i)
+    elapsed = time.monotonic() - started
+    return round(count / elapsed, 1) if elapsed else float(count)
+
+
+def measure_latency(bench: Bench, *, rate_per_s: float, seconds: float) -> dict[str, Any]:
+    """publish -> handler start vs the no-op task's send -> start, same rate, one at a time."""
+    count = max(20, int(rate_per_s * seconds))
+    key = f"bench:latency:{uuid.uuid4().hex}"
+    noop_rate = _paced(rate_per_s, count, lambda _: noop_send(key))
+    noop_ms = [(received - sent) * 1000 for sent, received in _wait_noop(bench, key, count)]
+
+    run = PingRun(f"latency-{uuid.uuid4().hex[:6]}")
+    delivery_rate = _paced(rate_per_s, count, lambda i: run.publish(i, 1))
+    run.wait(bench)
+    rows = run.attempts().filter(number=1).values_list("started_at", "delivery__event__timestamp")
+    delivery_ms = [started.timestamp() * 1000 - published for started, published in rows]
+
+    noop, delivery = summarize(noop_ms), summarize(delivery_ms)
+    return {
+        "rate_per_s": round(rate_per_s, 1),
+        "count": count,
+        "rate_reached": {"deliveries": delivery_rate, "noop": noop_rate},
+        "delivery_ms": delivery,
+        "noop_ms": noop,
+        "p99_over_noop_ms": (
+            round(delivery["p99"] - noop["p99"], 1)
+            if delivery["p99"] is not None and noop["p99"] is not None
+            else None
+        ),
+    }
+
+
+# --- Websocket receipt ----------------------------------------------------------------------
+
+
+def staff_cookie() -> str:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=BENCH_STAFF))
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    connections.close_all()
+    return cookie
+
+
+@dataclass
+class WsClient:
+    seen: set[int] = field(default_factory=set)
+    latencies: list[float] = field(default_factory=list)
+    messages: int = 0
+
+
+async def _ws_open(bench: Bench, cookie: str, cursor: int) -> WebSocket:
+    """A dashboard websocket as staff, resumed at ``cursor`` (its replay is skipped)."""
+    socket = await WebSocket.connect(
+        HOST,
+        bench.port,
+        "/ws/dashboard/",
+        {"Origin": bench.origin, "Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"},
+    )
+    await socket.recv()  # hello
+    await socket.send_text(json.dumps({"type": "resume", "cursor": cursor}))
+    return socket
+
+
+async def _ws_read(socket: WebSocket, run_id: str, state: WsClient) -> None:
+    try:
+        while (text := await socket.recv()) is not None:
+            now = time.time() * 1000  # receipt, before decoding
+            message = json.loads(text)
+            if message.get("type") != "batch" or message.get("replay"):
+                continue
+            state.messages += 1
+            for event in message["events"]:
+                if (
+                    event["eventType"] == "probe.sent"
+                    and event["data"].get("runId") == run_id
+                    and event["position"] not in state.seen
+                ):
+                    state.seen.add(event["position"])
+                    state.latencies.append(now - event["timestamp"])
+    finally:
+        await socket.close()
+
+
+async def _websocket_run(
+    bench: Bench, *, clients: int, rate_per_s: float, seconds: float, batch: int
+) -> dict[str, Any]:
+    cookie = await asyncio.to_thread(staff_cookie)
+    cursor = await asyncio.to_thread(lambda: Event.objects.aggregate(last=Max("id"))["last"] or 0)
+    run_id = f"ws-{uuid.uuid4().hex[:8]}"
+    states = [WsClient() for _ in range(clients)]
+    sockets = await asyncio.wait_for(
+        asyncio.gather(*(_ws_open(bench, cookie, cursor) for _ in range(clients))), 30
+    )
+    tasks = [
+        asyncio.create_task(_ws_read(socket, run_id, state))
+        for socket, state in zip(sockets, states, strict=True)
+    ]
+    await asyncio.sleep(1.0)  # the resume batches are out of the way
+    burst = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(settings.BASE_DIR) / "manage.py"),
+        "eventhub_burst",
+        *("--rate", str(rate_per_s), "--seconds", str(seconds), "--batch", str(batch)),
+        *("--run-id", run_id),
+        env=bench.stack.env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await burst.communicate()
+    if burst.returncode:
+        raise RuntimeError(f"eventhub_burst failed with {burst.returncode}")
+    published = json.loads(out)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(len(s.seen) < published["published"] for s in states):
+        if failed := [t for t in tasks if t.done() and t.exception()]:
+            raise RuntimeError(f"a websocket client failed: {failed[0].exception()!r}")
+        await asyncio.sleep(0.1)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    per_client = [summarize(s.latencies)["p99"] for s in states]
+    return {
+        "clients": clients,
+        "rate_per_s": rate_per_s,
+        "seconds": seconds,
+        "publish_batch": batch,
+        "published": published["published"],
+        "rate_reached": published["eventsPerSecond"],
+        "received_min": min(len(s.seen) for s in states),
+        "messages_per_client": round(sum(s.messages for s in states) / clients, 1),
+        "latency_ms": summarize(x for s in states for x in s.latencies),
+        "p99_ms_per_client": per_client,
+    }
+
+
+def measure_websocket(
+    bench: Bench, *, clients: int, rate_per_s: float, seconds: float, batch: int
+) -> dict[str, Any]:
+    return asyncio.run(
+        _websocket_run(bench, clients=clients, rate_per_s=rate_per_s, seconds=seconds, batch=batch)
+    )
+
+
+# --- Worker memory --------------------------------------------------------------------------
+
+
+def worker_pids(worker: Child) -> list[int]:
+    main = psutil.Process(worker.proc.pid)
+    return [main.pid, *(c.pid for c in main.children(recursive=True))]
+
+
+def worker_rss(worker: Child) -> dict[str, Any]:
+    main = psutil.Process(worker.proc.pid)
+    pool = main.children(recursive=True)
+    mb = 2**20
+    return {
+        "main_mb": round(main.memory_info().rss / mb, 1),
+        "pool_mb": sorted(round(p.memory_info().rss / mb, 1) for p in pool),
+        "total_mb": round(sum(p.memory_info().rss for p in [main, *pool]) / mb, 1),
+        "pool_pids": sorted(p.pid for p in pool),
+    }
+
+
+def measure_rss(bench: Bench, *, count: int, batch: int) -> dict[str, Any]:
+    bench.wait("the workers to be idle", idle)
+    before = worker_rss(bench.worker)
+    drained = drain_deliveries(bench, count, batch)
+    after = worker_rss(bench.worker)
+    return {
+        "deliveries": count,
+        "deliveries_per_s": drained["per_s"],
+        "before": before,
+        "after": after,
+        "growth": growth(before["total_mb"], after["total_mb"]),
+        "same_pool": before["pool_pids"] == after["pool_pids"],
+    }
+
+
+def warm_up(bench: Bench, clients: int) -> None:
+    """The first requests and tasks of each process pay for imports and connections."""
+    run = f"warm-{uuid.uuid4().hex[:6]}"
+    hammer(bench.port, method="GET", path="/healthz", count=50, clients=clients, run=run)
+    hammer(
+        bench.port, method="POST", path="/orders", body=ORDER_BODY, expect=201,
+        count=10, clients=2, run=run,
+    )  # fmt: skip
+    drain_noop(bench, 200)
+    drain_deliveries(bench, 200, 50)
+    bench.wait("the warm-up to settle", lambda: _orders_settled(run, 10))
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def run_variant(options: dict[str, Any], log: Path) -> dict[str, Any]:
+    """Every phase named in ``options["phases"]``, on one stack; the figures as a dict."""
+    from ..otel import configure, enabled
+
+    configure("eventhub-bench")  # this process publishes like a web process of the variant
+    phases: list[str] = options["phases"]
+    result: dict[str, Any] = {
+        "database": prepare_database(),
+        "tracing": enabled(),
+        "load_average_before": load_average(),
+    }
+    timer = time.monotonic()
+    with running_stack(log, options["concurrency"]) as bench:
+        result["worker"] = {
+            "concurrency": bench.concurrency,
+            "prefetch_multiplier": settings.CELERY_WORKER_PREFETCH_MULTIPLIER,
+            "acks_late": settings.CELERY_TASK_ACKS_LATE,
+        }
+        say("warming up")
+        warm_up(bench, options["clients"])
+        if "orders" in phases:
+            say(f"orders: {options['orders']} over HTTP, end to end")
+            result["orders"] = measure_orders(
+                bench, orders=options["orders"], clients=options["clients"]
+            )
+        if "http" in phases:
+            say("http: GET /healthz, then POST /orders, the workers paused")
+            result["http"] = measure_http(
+                bench,
+                requests=options["http_requests"],
+                healthz_requests=options["healthz_requests"],
+                clients=options["clients"],
+            )
+        if "drain" in phases:
+            say(f"drain: {options['deliveries']} no-op tasks, then deliveries")
+            result["drain"] = measure_drain(
+                bench, count=options["deliveries"], batch=options["publish_batch"]
+            )
+        if "latency" in phases:
+            measured = result.get("drain", {}).get("deliveries_per_s")
+            rate_per_s = options["latency_rate"] or (measured / 4 if measured else 25.0)
+            say(f"latency: {rate_per_s:.0f}/s for {options['latency_seconds']} s, each")
+            result["latency"] = measure_latency(
+                bench, rate_per_s=rate_per_s, seconds=options["latency_seconds"]
+            )
+        if "websocket" in phases:
+            say(f"websocket: {options['ws_clients']} clients, {options['ws_rate']:.0f} events/s")
+            result["websocket"] = measure_websocket(
+                bench,
+                clients=options["ws_clients"],
+                rate_per_s=options["ws_rate"],
+                seconds=options["ws_seconds"],
+                batch=options["ws_batch"],
+            )
+        if "rss" in phases and options["rss_deliveries"]:
+            say(f"rss: worker memory over {options['rss_deliveries']} deliveries")
+            result["rss"] = measure_rss(
+                bench, count=options["rss_deliveries"], batch=options["publish_batch"]
+            )
+    result["load_average_after"] = load_average()
+    result["seconds"] = round(time.monotonic() - timer, 1)
+    return result

@@ -1,0 +1,116 @@
+"""The benchmark's own helpers: statistics, the websocket framing, the plan and the targets.
+
+Only the pure parts: the benchmark itself (``bin/bench``) prints figures and is never run by
+the suite (R11: performance is measured by a command, not by timed assertions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from django.core.management.base import CommandError
+
+from eventhub.bench.stats import cost, growth, percentile, rate, ratio, summarize
+from eventhub.bench.wsclient import OP_TEXT, accept_key, encode_frame, read_frame, unmask
+from eventhub.management.commands import eventhub_bench
+
+pytestmark = pytest.mark.bench
+
+
+def test_percentile_is_nearest_rank() -> None:
+    samples = [float(x) for x in range(1, 101)]  # 1..100
+    assert percentile(samples, 0.5) == 50
+    assert percentile(samples, 0.95) == 95
+    assert percentile(samples, 0.99) == 99
+    assert percentile(samples, 1.0) == 100
+    assert percentile([7.0], 0.99) == 7
+    with pytest.raises(ValueError):
+        percentile([], 0.5)
+
+
+def test_summarize_sorts_and_rounds() -> None:
+    summary = summarize([3.0, 1.0, 2.0, 10.0])
+    assert summary == {"count": 4, "mean": 4.0, "p50": 2.0, "p95": 10.0, "p99": 10.0, "max": 10.0}
+    assert summarize([])["p99"] is None
+
+
+def test_ratio_cost_growth_rate() -> None:
+    assert ratio(60, 100) == 0.6
+    assert ratio(1, 0) is None and ratio(None, 3) is None
+    assert cost(90, 100) == 0.1  # tracing on at 90/s, off at 100/s: 10 % of throughput
+    assert cost(None, 100) is None
+    assert growth(200, 210) == 0.05
+    assert rate(300, 2.0) == 150.0 and rate(1, 0) is None
+
+
+def test_websocket_accept_key_matches_rfc_6455_example() -> None:
+    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 65_535, 65_536])
+def test_client_frames_are_masked_and_read_back(size: int) -> None:
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    frame = encode_frame(OP_TEXT, payload, mask=b"\x01\x02\x03\x04")
+    assert frame[1] & 0x80  # clients must mask
+    if size:
+        assert frame[-size:] == unmask(payload, b"\x01\x02\x03\x04") != payload
+
+    async def read() -> tuple[bool, int, bytes]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(frame)
+        reader.feed_eof()
+        return await read_frame(reader)
+
+    assert asyncio.run(read()) == (True, OP_TEXT, payload)
+
+
+def _options(**overrides: Any) -> dict[str, Any]:
+    parser = eventhub_bench.Command().create_parser("manage.py", "eventhub_bench")
+    options = vars(parser.parse_args([]))
+    options.update(overrides)
+    return options
+
+
+def test_plan_takes_the_preset_unless_a_count_is_given() -> None:
+    command = eventhub_bench.Command()
+    quick = command.plan(_options(quick=True, deliveries=123))
+    assert quick["deliveries"] == 123
+    assert quick["orders"] == eventhub_bench.PRESETS["quick"]["orders"]
+    assert (
+        command.plan(_options())["rss_deliveries"]
+        == eventhub_bench.PRESETS["full"]["rss_deliveries"]
+    )
+    with pytest.raises(CommandError):
+        command.plan(_options(phases="drain,nonsense"))
+    with pytest.raises(CommandError):
+        command.plan(_options(variants="tracing-maybe"))
+
+
+def _variant(vendor: str, tracing: bool, deliveries: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "database": {"vendor": vendor},
+        "tracing": tracing,
+        "drain": {"deliveries_per_s": deliveries, "noop_per_s": 400.0, "ratio": deliveries / 400},
+        **extra,
+    }
+
+
+def test_targets_and_tracing_cost() -> None:
+    results = [
+        _variant("postgresql", True, 270.0, latency={"p99_over_noop_ms": 12.5}),
+        _variant("postgresql", False, 300.0, rss={"growth": 0.01}),
+        {"database": {"vendor": "sqlite"}, "variant": "tracing-on", "error": 1},
+    ]
+    costs = eventhub_bench.tracing_costs(results)
+    assert costs["postgresql"]["deliveries_per_s"] == 0.1
+    assert costs["postgresql"]["orders_per_s"] is None  # phase not run
+    rows = {(r["target"], r["variant"]): r for r in eventhub_bench.targets(results, costs)}
+    drain = rows[("deliveries/s >= 0.6 x no-op drain", "postgresql, tracing on")]
+    assert drain["measured"] == 0.675 and drain["met"] is True
+    latency = rows[("publish->handler-start p99 <= no-op p99 + 10 ms", "postgresql, tracing on")]
+    assert latency["met"] is False
+    assert rows[("worker RSS growth <= 5%", "postgresql, tracing off")]["met"] is True
+    assert rows[("tracing cost <= 10% (deliveries_per_s)", "postgresql")]["met"] is True
+    assert not any("websocket" in target for target, _ in rows)  # not measured: not listed

@@ -108,17 +108,20 @@ def _mark_succeeded(delivery: Delivery, attempt: Attempt) -> None:
 
 
 def execute(
-    *, delivery_id: int, dispatch_seq: int, worker: str, timeout: float | None = None
+    *, delivery_id: int, dispatch_seq: int, worker: str, subscriber: str | None = None
 ) -> str:
     """Run one attempt; returns what happened (for logs and tests), never raises for handlers.
 
-    ``timeout`` (the subscriber's, sent along by the dispatcher) saves a lookup of the row.
+    ``subscriber`` (sent along by the dispatcher) saves a lookup of the row; the lease comes
+    from this worker's own settings.
     """
-    if timeout is None:
-        name = Delivery.objects.filter(pk=delivery_id).values_list("subscriber", flat=True).first()
-        if name is None:
+    if subscriber is None:
+        subscriber = (
+            Delivery.objects.filter(pk=delivery_id).values_list("subscriber", flat=True).first()
+        )
+        if subscriber is None:
             return "missing"
-        timeout = subscribers.timeout_of(subscribers.get(name))
+    timeout = subscribers.timeout_of(subscribers.get(subscriber))
     if not _claim(delivery_id, dispatch_seq, timeout):
         return "skipped"
     delivery = Delivery.objects.select_related("event").get(pk=delivery_id)

@@ -66,7 +66,7 @@ def dispatch(delivery_ids: Iterable[int]) -> int:
                 for _ in range(copies):
                     deliver.apply_async(
                         args=[delivery_id, dispatch_seq],
-                        kwargs={"timeout": timeout},
+                        kwargs={"subscriber": subscriber_name},
                         queue=queue,
                         soft_time_limit=timeout,
                         time_limit=timeout + 5,

@@ -13,7 +13,10 @@ from .delivery import execute, worker_name
 @shared_task(
     name="eventhub.deliver", acks_late=True, reject_on_worker_lost=True, ignore_result=True
 )
-def deliver(delivery_id: int, dispatch_seq: int, timeout: float | None = None) -> str:
+def deliver(delivery_id: int, dispatch_seq: int, subscriber: str | None = None) -> str:
     return execute(
-        delivery_id=delivery_id, dispatch_seq=dispatch_seq, worker=worker_name(), timeout=timeout
+        delivery_id=delivery_id,
+        dispatch_seq=dispatch_seq,
+        worker=worker_name(),
+        subscriber=subscriber,
     )

@@ -122,19 +122,22 @@ def execute(
         if subscriber is None:
             return "missing"
     timeout = subscribers.timeout_of(subscribers.get(subscriber))
-    if not _claim(delivery_id, dispatch_seq, timeout):
-        return "skipped"
-    delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
+    # The claim and its attempt row commit together: a worker killed right after the claim
+    # still leaves the attempt on record, for the relay to mark lost.
+    with transaction.atomic():
+        if not _claim(delivery_id, dispatch_seq, timeout):
+            return "skipped"
+        delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
+        attempt = Attempt.objects.create(
+            delivery=delivery, number=delivery.attempts, worker=worker, started_at=timezone.now()
+        )
+        live.delivery_changed(
+            delivery_id=delivery.pk,
+            status=delivery.status,
+            correlation_id=delivery.event.correlation_id,
+        )
     name = delivery.subscriber
     sub = subscribers.get(name)
-    live.delivery_changed(
-        delivery_id=delivery.pk,
-        status=delivery.status,
-        correlation_id=delivery.event.correlation_id,
-    )
-    attempt = Attempt.objects.create(
-        delivery=delivery, number=delivery.attempts, worker=worker, started_at=timezone.now()
-    )
     event = delivery.event
     with tracing.process_span(delivery, link_only=delivery.retried_at is not None) as span:
         try:

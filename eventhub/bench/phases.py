@@ -36,7 +36,7 @@ import psutil
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.db.models import Max, Min
+from django.db.models import Max
 
 from ..management.commands.runstack import (
     HOST,
@@ -58,6 +58,8 @@ BENCH_PRODUCT = "BENCH-1"
 BENCH_STAFF = "bench-staff"
 UNFINISHED = [Delivery.Status.PENDING, Delivery.Status.RUNNING, Delivery.Status.RETRYING]
 DRAIN_TIMEOUT = 1800.0
+RSS_BACKLOG = 5000
+"""Unfinished deliveries at most while the RSS phase publishes (REDISPATCH_AFTER is 600 s)."""
 
 
 def say(line: str) -> None:
@@ -295,19 +297,20 @@ def _wait_noop(bench: Bench, key: str, count: int) -> list[tuple[float, float]]:
     return records
 
 
-def drain_noop(bench: Bench, count: int) -> dict[str, Any]:
+def drain_noop(bench: Bench, count: int, *, paused: bool) -> dict[str, Any]:
+    """``count`` no-op tasks; with ``paused``, all enqueued before the worker may take one."""
     key = f"bench:noop:{uuid.uuid4().hex}"
     started = time.time()
-    for _ in range(count):
-        noop_send(key)
-    published = time.time() - started
+    with bench.workers_paused() if paused else contextlib.nullcontext():
+        for _ in range(count):
+            noop_send(key)
+        published = time.time()
     records = _wait_noop(bench, key, count)
-    first, last = min(r[1] for r in records), max(r[1] for r in records)
+    last = max(r[1] for r in records)
     return {
         "count": count,
-        "per_s": rate(count, last - started),
-        "publish_seconds": round(published, 2),
-        "drain_window_per_s": rate(count, last - first),
+        "per_s": rate(count, last - (published if paused else started)),
+        "publish_per_s": rate(count, published - started),
     }
 
 
@@ -334,6 +337,9 @@ class PingRun:
         self.low = self.low or positions[0]
         self.high = positions[-1]
 
+    def unfinished(self) -> int:
+        return int(self.deliveries().filter(status__in=UNFINISHED).count())
+
     def wait(self, bench: Bench) -> None:
         bench.wait(
             f"the deliveries of {self.run_id}",
@@ -341,34 +347,50 @@ class PingRun:
         )
 
 
-def drain_deliveries(bench: Bench, count: int, batch: int) -> dict[str, Any]:
+def drain_deliveries(
+    bench: Bench, count: int, batch: int, *, paused: bool, backlog: int = 0
+) -> dict[str, Any]:
+    """``count`` pings through the outbox, ``batch`` per commit; with ``paused``, every one is
+    recorded and handed to the broker before the worker may take one, so that the rate is the
+    worker's drain rate alone; otherwise publishing and draining overlap (end to end).
+
+    ``backlog`` (not paused) holds the publisher back while that many deliveries are
+    unfinished, so that none waits in the queue long enough for the relay to redispatch it.
+    """
     run = PingRun(f"drain-{uuid.uuid4().hex[:6]}")
     started = time.time()
-    for start in range(0, count, batch):
-        run.publish(start, min(batch, count - start))
-    published = time.time() - started
+    with bench.workers_paused() if paused else contextlib.nullcontext():
+        for start in range(0, count, batch):
+            while backlog and run.high and run.unfinished() > backlog:
+                time.sleep(0.2)  # waiting for the worker to catch up
+            run.publish(start, min(batch, count - start))
+        published = time.time()
     run.wait(bench)
     succeeded = run.deliveries().filter(status=Delivery.Status.SUCCEEDED).count()
-    window = run.attempts().aggregate(first=Min("started_at"), last=Max("finished_at"))
-    last = window["last"].timestamp()
+    last = run.attempts().aggregate(last=Max("finished_at"))["last"].timestamp()
     return {
         "count": count,
         "succeeded": succeeded,
-        "per_s": rate(count, last - started),
-        "publish_seconds": round(published, 2),
+        "per_s": rate(count, last - (published if paused else started)),
+        "publish_per_s": rate(count, published - started),
         "publish_batch": batch,
-        "drain_window_per_s": rate(count, last - window["first"].timestamp()),
     }
 
 
 def measure_drain(bench: Bench, *, count: int, batch: int) -> dict[str, Any]:
-    noop = drain_noop(bench, count)
-    deliveries = drain_deliveries(bench, count, batch)
+    """Drain rates: queue filled while the worker is paused, then timed from resume to last.
+
+    Also the publishing rates: outbox + dispatch per event vs a bare ``apply_async``.
+    """
+    bench.wait("the workers to be idle", idle)
+    noop = drain_noop(bench, count, paused=True)
+    deliveries = drain_deliveries(bench, count, batch, paused=True)
     return {
         "count": count,
         "deliveries_per_s": deliveries["per_s"],
         "noop_per_s": noop["per_s"],
         "ratio": ratio(deliveries["per_s"], noop["per_s"]),
+        "publish_per_s": {"deliveries": deliveries["publish_per_s"], "noop": noop["publish_per_s"]},
         "deliveries": deliveries,
         "noop": noop,
     }
@@ -552,11 +574,11 @@ def worker_rss(worker: Child) -> dict[str, Any]:
 def measure_rss(bench: Bench, *, count: int, batch: int) -> dict[str, Any]:
     bench.wait("the workers to be idle", idle)
     before = worker_rss(bench.worker)
-    drained = drain_deliveries(bench, count, batch)
+    drained = drain_deliveries(bench, count, batch, paused=False, backlog=RSS_BACKLOG)
     after = worker_rss(bench.worker)
     return {
         "deliveries": count,
-        "deliveries_per_s": drained["per_s"],
+        "deliveries_per_s_end_to_end": drained["per_s"],
         "before": before,
         "after": after,
         "growth": growth(before["total_mb"], after["total_mb"]),
@@ -572,8 +594,8 @@ def warm_up(bench: Bench, clients: int) -> None:
         bench.port, method="POST", path="/orders", body=ORDER_BODY, expect=201,
         count=10, clients=2, run=run,
     )  # fmt: skip
-    drain_noop(bench, 200)
-    drain_deliveries(bench, 200, 50)
+    drain_noop(bench, 200, paused=False)
+    drain_deliveries(bench, 200, 50, paused=False)
     bench.wait("the warm-up to settle", lambda: _orders_settled(run, 10))
 
 
@@ -594,6 +616,7 @@ def run_variant(options: dict[str, Any], log: Path) -> dict[str, Any]:
     }
     timer = time.monotonic()
     with running_stack(log, options["concurrency"]) as bench:
+        result["database"]["conn_max_age"] = settings.DATABASES["default"]["CONN_MAX_AGE"]
         result["worker"] = {
             "concurrency": bench.concurrency,
             "prefetch_multiplier": settings.CELERY_WORKER_PREFETCH_MULTIPLIER,

@@ -243,6 +243,11 @@ class Command(BaseCommand):
         parser.add_argument("--variants", default="tracing-on,tracing-off")
         parser.add_argument("--phases", default=",".join(PHASES), help=",".join(PHASES))
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+        parser.add_argument(
+            "--conn-max-age",
+            type=int,
+            help="DATABASE_CONN_MAX_AGE for every process (default: as configured, else 0)",
+        )
         parser.add_argument("--clients", type=int, default=8, help="HTTP client connections")
         parser.add_argument("--orders", type=int, help="orders placed end to end")
         parser.add_argument("--http-requests", type=int, help="POST /orders, workers paused")
@@ -339,6 +344,8 @@ class Command(BaseCommand):
             EVENTHUB_PLUGINS=",".join([*plugins, PLUGIN] if PLUGIN not in plugins else plugins),
             PYTHONUNBUFFERED="1",
         )
+        if options["conn_max_age"] is not None:
+            env["DATABASE_CONN_MAX_AGE"] = str(options["conn_max_age"])
         if database == "postgres":
             env["DATABASE_URL"] = options["postgres_url"]
         else:

@@ -162,6 +162,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Unacked messages of a dead worker come back after this many seconds. No countdown is
     # ever given to Celery (retries are scheduled in the database), so nothing runs twice.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # How often a worker sweeps for messages whose worker died before acking them (and
+    # whose visibility_timeout has passed). kombu's default is about every 100 s.
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+    "unacked_restore_throttle": 1,
     "socket_connect_timeout": 2,
     # A publisher tries the broker once: when it is down, the relay delivers later (R3),
     # instead of every web request waiting out kombu's reconnect back-off (2 s).

@@ -27,6 +27,7 @@ SHORT_LEASES = {
     "EVENTHUB_DEFAULT_TIMEOUT_SECONDS": "2",
     "EVENTHUB_LEASE_GRACE_SECONDS": "1",
     "CELERY_VISIBILITY_TIMEOUT": "10",
+    "CELERY_UNACKED_RESTORE_INTERVAL": "1",
     "EVENTHUB_RETRY_DELAY_SCALE": "0.05",
 }
 ORDER = {"userId": "chaos", "items": [{"productId": "PROD-003", "quantity": 1}]}

@@ -1,8 +1,10 @@
 """A worker SIGKILLed mid-delivery: the delivery is attempted again and applied once.
 
 The workers here hold short leases (a 3 s handler timeout plus 1 s grace) and a 5 s Redis
-visibility timeout, so that both recovery paths race: the relay's lease recovery and the
-broker's redelivery of the unacked message. Whichever wins, the effect happens once.
+visibility timeout swept every second, so that both recovery paths race: the relay's lease
+recovery and the broker's redelivery of the unacked message. Whichever wins, the effect
+happens once. A message the killed worker had reserved but not started comes back through
+the broker's sweep.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ SHORT_LEASES = {
     "EVENTHUB_DEFAULT_TIMEOUT_SECONDS": "3",
     "EVENTHUB_LEASE_GRACE_SECONDS": "1",
     "CELERY_VISIBILITY_TIMEOUT": "5",
+    "CELERY_UNACKED_RESTORE_INTERVAL": "1",
 }
 SLOW = "inventory.reserve_stock"
 

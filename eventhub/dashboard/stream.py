@@ -8,13 +8,17 @@ database, which is the source of truth:
   *holes* and looked up again for ``HOLE_TTL`` seconds; on resume the last
   ``RESUME_LOOKBACK`` positions are sent again (the page drops events it already has).
 - deliveries by ``updated_at`` with a ``DELIVERY_LOOKBACK`` window for late commits; a row
-  is sent again only when its state changed (the page upserts by id either way).
+  is sent again only when its state changed (the page upserts by id either way). Once
+  caught up, the window never starts more than two lookbacks before the clock: when
+  deliveries stop changing, polls stop re-reading the last busy window.
 - counters and the dead-letter summary at most once per ``SUMMARY_EVERY`` seconds, and the
-  dead letters only when they changed.
+  dead letters only when they changed. The summary is read once per half ``SUMMARY_EVERY``
+  per process and shared by its connections (ten pages cost one read, not ten).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +43,19 @@ SUMMARY_EVERY = 1.0
 RATE_WINDOW = 5.0
 
 
+_summary_lock = threading.Lock()
+_summary: tuple[float, dict[str, Any], dict[str, Any]] | None = None
+
+
+def summary(now: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Delivery counters and dead letters, read at most once per SUMMARY_EVERY / 2 here."""
+    global _summary
+    with _summary_lock:
+        if _summary is None or not 0 <= now - _summary[0] < SUMMARY_EVERY / 2:
+            _summary = (now, timeline.delivery_counts(), timeline.dead_letters())
+        return _summary[1], _summary[2]
+
+
 @dataclass
 class TimelineStream:
     cursor: int = 0
@@ -48,6 +65,8 @@ class TimelineStream:
     summary_at: float = 0.0
     dead_letters_sent: dict[str, Any] | None = None
     rate_samples: list[tuple[float, int]] = field(default_factory=list)
+    deliveries_caught_up: bool = False
+    """The last read of changed deliveries was not cut off by BATCH_DELIVERIES."""
 
     def resume(self, cursor: int | None, deliveries_seen: datetime | None = None) -> dict[str, Any]:
         """The first batch of a connection: a replay after ``cursor``, or a fresh window.
@@ -127,9 +146,17 @@ class TimelineStream:
     def _changed_deliveries(self, positions: list[int]) -> list[dict[str, Any]]:
         assert self.delivery_since is not None
         rows = {d["id"]: d for d in timeline.deliveries_of(positions=positions)}
-        for row in timeline.deliveries_changed(
-            since=self.delivery_since - DELIVERY_LOOKBACK, limit=BATCH_DELIVERIES
-        ):
+        since = self.delivery_since
+        if self.deliveries_caught_up:
+            # A change commits well within a lookback of its updated_at (the same bound
+            # as while deliveries keep changing), so a quiet stream need not re-read the
+            # window before its last change on every poll.
+            since = max(since, timezone.now() - DELIVERY_LOOKBACK)
+        changed = timeline.deliveries_changed(
+            since=since - DELIVERY_LOOKBACK, limit=BATCH_DELIVERIES
+        )
+        self.deliveries_caught_up = len(changed) < BATCH_DELIVERIES
+        for row in changed:
             rows.setdefault(row["id"], row)
         fresh = []
         newest = self.delivery_since
@@ -159,8 +186,8 @@ class TimelineStream:
         now = time.monotonic()
         if reset or now - self.summary_at >= SUMMARY_EVERY:
             self.summary_at = now
-            batch["stats"] = {**timeline.delivery_counts(), "eventsPerSecond": self._rate(now)}
-            dead = timeline.dead_letters()
+            counts, dead = summary(now)
+            batch["stats"] = {**counts, "eventsPerSecond": self._rate(now)}
             if dead != self.dead_letters_sent:
                 self.dead_letters_sent = dead
                 batch["deadLetters"] = dead

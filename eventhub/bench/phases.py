@@ -78,6 +78,7 @@ def _free_port() -> int:
 class Bench:
     stack: Stack
     port: int
+    web: Child
     worker: Child
     concurrency: int
     redis: Any = field(default=None)
@@ -120,13 +121,13 @@ def running_stack(log: Path, concurrency: int) -> Iterator[Bench]:
     stack.env["PYTHONUNBUFFERED"] = "1"
     try:
         port = _free_port()
-        stack.start("web", web_argv(port))
+        web = stack.start("web", web_argv(port))
         worker = stack.start("worker", worker_argv(concurrency))
         stack.start("relay", relay_argv())
         for _ in _deadline_loop(60, "daphne", stack):
             if _http_answers(port):
                 break
-        yield Bench(stack=stack, port=port, worker=worker, concurrency=concurrency)
+        yield Bench(stack=stack, port=port, web=web, worker=worker, concurrency=concurrency)
     finally:
         connections.close_all()
         stack.stop()
@@ -507,6 +508,8 @@ async def _websocket_run(
         for socket, state in zip(sockets, states, strict=True)
     ]
     await asyncio.sleep(1.0)  # the resume batches are out of the way
+    web = psutil.Process(bench.web.proc.pid)
+    web_cpu = sum(web.cpu_times()[:2])
     burst = await asyncio.create_subprocess_exec(
         sys.executable,
         str(Path(settings.BASE_DIR) / "manage.py"),
@@ -517,6 +520,7 @@ async def _websocket_run(
         stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await burst.communicate()
+    web_cpu = sum(web.cpu_times()[:2]) - web_cpu
     if burst.returncode:
         raise RuntimeError(f"eventhub_burst failed with {burst.returncode}")
     published = json.loads(out)
@@ -538,6 +542,8 @@ async def _websocket_run(
         "rate_reached": published["eventsPerSecond"],
         "received_min": min(len(s.seen) for s in states),
         "messages_per_client": round(sum(s.messages for s in states) / clients, 1),
+        "web_cpu_seconds": round(web_cpu, 2),
+        "web_cpu_ms_per_event": round(web_cpu * 1000 / max(1, published["published"]), 3),
         "latency_ms": summarize(x for s in states for x in s.latencies),
         "p99_ms_per_client": per_client,
     }

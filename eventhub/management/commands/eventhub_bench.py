@@ -42,14 +42,14 @@ DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/bench"
 PLUGIN = "eventhub.bench.plugin"
 TRACING = {"tracing-on": "false", "tracing-off": "true"}  # -> OTEL_SDK_DISABLED
 PRESETS: dict[str, dict[str, Any]] = {
-    "full": {
-        "orders": 200,
-        "http_requests": 200,
+    "full": {  # about 3 minutes per variant on 2 CPUs, 12 for the four
+        "orders": 150,
+        "http_requests": 150,
         "healthz_requests": 2000,
-        "deliveries": 3000,
+        "deliveries": 2000,
         "latency_seconds": 10.0,
         "ws_seconds": 10.0,
-        "rss_deliveries": 5000,
+        "rss_deliveries": 2000,
     },
     "quick": {
         "orders": 40,

@@ -334,3 +334,11 @@ def http_json(
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         return json.loads(error.read())
+
+
+@pytest.fixture
+def quick_redispatch(settings: Any) -> None:
+    """The relay re-sends a delivery dispatched 8 s ago and not started. A message that a
+    killed worker had reserved (prefetched) comes back through Redis only after its
+    visibility timeout and a sweep; in production the relay's backstop is 600 s."""
+    settings.EVENTHUB = {**settings.EVENTHUB, "REDISPATCH_AFTER_SECONDS": 8.0}

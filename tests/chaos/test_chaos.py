@@ -91,8 +91,9 @@ def test_a_rolled_back_transaction_publishes_nothing(probe_env, start_worker, re
 
 
 def test_a_killed_worker_with_a_thousand_deliveries_in_flight_loses_none_applies_none_twice(
-    probe_env, start_worker, relay
+    probe_env, start_worker, relay, settings
 ):
+    settings.EVENTHUB = {**settings.EVENTHUB, "REDISPATCH_AFTER_SECONDS": 15.0}
     pings = publish_pings(500)  # two probe subscribers each: 1,000 deliveries
     assert Delivery.objects.count() == 1000
     first = start_worker(concurrency=2, CELERY_WORKER_PREFETCH_MULTIPLIER="8", **SHORT_LEASES)

@@ -20,12 +20,17 @@ from tests.conftest import wait_until
 from tests.integration.flows import UNFINISHED, place_order, stock
 from tests.integration.saga import HAPPY, PAYMENT_DECLINED, SHIPMENT_REFUSED, reserved
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("quick_redispatch"),
+]
 
 SHORT_LEASES = {
     "EVENTHUB_DEFAULT_TIMEOUT_SECONDS": "3",
     "EVENTHUB_LEASE_GRACE_SECONDS": "1",
     "CELERY_VISIBILITY_TIMEOUT": "5",
+    "CELERY_UNACKED_RESTORE_INTERVAL": "1",
 }
 
 

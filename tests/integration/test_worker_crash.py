@@ -21,7 +21,11 @@ from orders.models import Order
 from tests.conftest import wait_until
 from tests.integration.flows import SEED_ORDER, place_order, stock, wait_for_flow
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("quick_redispatch"),
+]
 
 SHORT_LEASES = {
     "EVENTHUB_DEFAULT_TIMEOUT_SECONDS": "3",

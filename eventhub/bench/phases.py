@@ -458,6 +458,8 @@ class WsClient:
     seen: set[int] = field(default_factory=set)
     latencies: list[float] = field(default_factory=list)
     messages: int = 0
+    closed: str = ""
+    """Why the connection ended before the run did ("" while it was open)."""
 
 
 async def _ws_open(bench: Bench, cookie: str, cursor: int) -> WebSocket:
@@ -475,22 +477,29 @@ async def _ws_open(bench: Bench, cookie: str, cursor: int) -> WebSocket:
 
 async def _ws_read(socket: WebSocket, run_id: str, state: WsClient) -> None:
     try:
-        while (text := await socket.recv()) is not None:
-            now = time.time() * 1000  # receipt, before decoding
-            message = json.loads(text)
-            if message.get("type") != "batch" or message.get("replay"):
-                continue
-            state.messages += 1
-            for event in message["events"]:
-                if (
-                    event["eventType"] == "probe.sent"
-                    and event["data"].get("runId") == run_id
-                    and event["position"] not in state.seen
-                ):
-                    state.seen.add(event["position"])
-                    state.latencies.append(now - event["timestamp"])
+        await _ws_receive(socket, run_id, state)
+        state.closed = "closed by the server"
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        state.closed = repr(exc)
     finally:
         await socket.close()
+
+
+async def _ws_receive(socket: WebSocket, run_id: str, state: WsClient) -> None:
+    while (text := await socket.recv()) is not None:
+        now = time.time() * 1000  # receipt, before decoding
+        message = json.loads(text)
+        if message.get("type") != "batch" or message.get("replay"):
+            continue
+        state.messages += 1
+        for event in message["events"]:
+            if (
+                event["eventType"] == "probe.sent"
+                and event["data"].get("runId") == run_id
+                and event["position"] not in state.seen
+            ):
+                state.seen.add(event["position"])
+                state.latencies.append(now - event["timestamp"])
 
 
 async def _websocket_run(
@@ -541,6 +550,7 @@ async def _websocket_run(
         "published": published["published"],
         "rate_reached": published["eventsPerSecond"],
         "received_min": min(len(s.seen) for s in states),
+        "connections_lost": [s.closed for s in states if s.closed],
         "messages_per_client": round(sum(s.messages for s in states) / clients, 1),
         "web_cpu_seconds": round(web_cpu, 2),
         "web_cpu_ms_per_event": round(web_cpu * 1000 / max(1, published["published"]), 3),
@@ -609,6 +619,47 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+PHASES = ("orders", "http", "drain", "latency", "websocket", "rss")
+
+
+def run_phase(
+    phase: str, bench: Bench, options: dict[str, Any], result: dict[str, Any]
+) -> dict[str, Any] | None:
+    """One measurement (the earlier ones' figures in ``result``); None if it was skipped."""
+    if phase == "orders":
+        say(f"orders: {options['orders']} over HTTP, end to end")
+        return measure_orders(bench, orders=options["orders"], clients=options["clients"])
+    if phase == "http":
+        say("http: GET /healthz, then POST /orders, the workers paused")
+        return measure_http(
+            bench,
+            requests=options["http_requests"],
+            healthz_requests=options["healthz_requests"],
+            clients=options["clients"],
+        )
+    if phase == "drain":
+        say(f"drain: {options['deliveries']} no-op tasks, then deliveries")
+        return measure_drain(bench, count=options["deliveries"], batch=options["publish_batch"])
+    if phase == "latency":
+        measured = result.get("drain", {}).get("deliveries_per_s")
+        rate_per_s = options["latency_rate"] or (measured / 4 if measured else 25.0)
+        say(f"latency: {rate_per_s:.0f}/s for {options['latency_seconds']} s, each")
+        return measure_latency(bench, rate_per_s=rate_per_s, seconds=options["latency_seconds"])
+    if phase == "websocket":
+        say(f"websocket: {options['ws_clients']} clients, {options['ws_rate']:.0f} events/s")
+        return measure_websocket(
+            bench,
+            clients=options["ws_clients"],
+            rate_per_s=options["ws_rate"],
+            seconds=options["ws_seconds"],
+            batch=options["ws_batch"],
+        )
+    if phase == "rss" and options["rss_deliveries"]:
+        say(f"rss: worker memory over {options['rss_deliveries']} deliveries")
+        return measure_rss(bench, count=options["rss_deliveries"], batch=options["publish_batch"])
+    return None
+
+
 def run_variant(options: dict[str, Any], log: Path) -> dict[str, Any]:
     """Every phase named in ``options["phases"]``, on one stack; the figures as a dict."""
     from ..otel import configure, enabled
@@ -630,45 +681,13 @@ def run_variant(options: dict[str, Any], log: Path) -> dict[str, Any]:
         }
         say("warming up")
         warm_up(bench, options["clients"])
-        if "orders" in phases:
-            say(f"orders: {options['orders']} over HTTP, end to end")
-            result["orders"] = measure_orders(
-                bench, orders=options["orders"], clients=options["clients"]
-            )
-        if "http" in phases:
-            say("http: GET /healthz, then POST /orders, the workers paused")
-            result["http"] = measure_http(
-                bench,
-                requests=options["http_requests"],
-                healthz_requests=options["healthz_requests"],
-                clients=options["clients"],
-            )
-        if "drain" in phases:
-            say(f"drain: {options['deliveries']} no-op tasks, then deliveries")
-            result["drain"] = measure_drain(
-                bench, count=options["deliveries"], batch=options["publish_batch"]
-            )
-        if "latency" in phases:
-            measured = result.get("drain", {}).get("deliveries_per_s")
-            rate_per_s = options["latency_rate"] or (measured / 4 if measured else 25.0)
-            say(f"latency: {rate_per_s:.0f}/s for {options['latency_seconds']} s, each")
-            result["latency"] = measure_latency(
-                bench, rate_per_s=rate_per_s, seconds=options["latency_seconds"]
-            )
-        if "websocket" in phases:
-            say(f"websocket: {options['ws_clients']} clients, {options['ws_rate']:.0f} events/s")
-            result["websocket"] = measure_websocket(
-                bench,
-                clients=options["ws_clients"],
-                rate_per_s=options["ws_rate"],
-                seconds=options["ws_seconds"],
-                batch=options["ws_batch"],
-            )
-        if "rss" in phases and options["rss_deliveries"]:
-            say(f"rss: worker memory over {options['rss_deliveries']} deliveries")
-            result["rss"] = measure_rss(
-                bench, count=options["rss_deliveries"], batch=options["publish_batch"]
-            )
+        laps = result["phase_seconds"] = {"start_and_warm_up": round(time.monotonic() - timer, 1)}
+        for phase in [p for p in PHASES if p in phases]:
+            clock = time.monotonic()
+            measured = run_phase(phase, bench, options, result)
+            if measured is not None:
+                result[phase] = measured
+                laps[phase] = round(time.monotonic() - clock, 1)
     result["load_average_after"] = load_average()
     result["seconds"] = round(time.monotonic() - timer, 1)
     return result

@@ -34,10 +34,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from eventhub.bench.phases import PHASES
 from eventhub.bench.stats import cost
 from eventhub.management.commands.runstack import Stack, start_redis
 
-PHASES = ("orders", "http", "drain", "latency", "websocket", "rss")
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/bench"
 PLUGIN = "eventhub.bench.plugin"
 TRACING = {"tracing-on": "false", "tracing-off": "true"}  # -> OTEL_SDK_DISABLED

@@ -4,9 +4,8 @@ compensates, and no order is left pending.
 Short leases (3 s timeout + 1 s grace) and a 5 s Redis visibility timeout, as in
 test_worker_crash.py: the relay counts the killed attempt as lost and schedules the next.
 A message the killed worker had reserved but not started holds no lease; it comes back
-through the relay's re-dispatch of deliveries dispatched but never started (5 s here,
-``EVENTHUB_REDISPATCH_AFTER_SECONDS``), or through kombu's sweep of unacked messages, which
-runs only about every 100 s.
+through the relay's re-dispatch of deliveries dispatched but never started (8 s here, the
+``quick_redispatch`` fixture) or Redis's sweep of unacked messages.
 """
 
 from __future__ import annotations
@@ -52,11 +51,7 @@ def _alive(pid: int) -> bool:
         pytest.param("inventory.release_stock", id="killed-while-compensating"),
     ],
 )
-def test_sagas_interrupted_by_a_killed_worker_all_finish_after_a_restart(
-    start_worker, relay, slow, settings
-):
-    # Read by the relay thread on every pass.
-    settings.EVENTHUB = {**settings.EVENTHUB, "REDISPATCH_AFTER_SECONDS": 5}
+def test_sagas_interrupted_by_a_killed_worker_all_finish_after_a_restart(start_worker, relay, slow):
     first = start_worker(**SHORT_LEASES)
     # The step hangs, so the worker is surely killed with that step in hand.
     FaultRule.objects.create(subscriber=slow, enabled=True, latency_ms=60_000)

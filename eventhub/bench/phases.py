@@ -247,14 +247,17 @@ def measure_http(
     bench.wait("the workers to be idle", idle)
     run = f"http-{uuid.uuid4().hex[:6]}"
     with bench.workers_paused():
+        cpu = cpu_seconds(bench.web)
         bare_seconds, bare = hammer(
             bench.port, method="GET", path="/healthz", count=healthz_requests,
             clients=clients, run=run,
         )  # fmt: skip
+        bare_cpu, cpu = cpu_seconds(bench.web) - cpu, cpu_seconds(bench.web)
         post_seconds, post = hammer(
             bench.port, method="POST", path="/orders", body=ORDER_BODY, expect=201,
             count=requests, clients=clients, run=run,
         )  # fmt: skip
+        post_cpu = cpu_seconds(bench.web) - cpu
     bench.wait("the paused orders to settle", lambda: _orders_settled(run, requests))
     healthz_per_s = rate(healthz_requests, bare_seconds)
     post_per_s = rate(requests, post_seconds)
@@ -264,6 +267,10 @@ def measure_http(
         "healthz_per_s": healthz_per_s,
         "post_orders_per_s": post_per_s,
         "ratio": ratio(post_per_s, healthz_per_s),
+        "web_cpu_ms_per_request": {
+            "healthz": round(bare_cpu * 1000 / healthz_requests, 3),
+            "post_orders": round(post_cpu * 1000 / requests, 3),
+        },
         "healthz_latency_ms": summarize(bare),
         "post_latency_ms": summarize(post),
     }
@@ -301,15 +308,18 @@ def _wait_noop(bench: Bench, key: str, count: int) -> list[tuple[float, float]]:
 def drain_noop(bench: Bench, count: int, *, paused: bool) -> dict[str, Any]:
     """``count`` no-op tasks; with ``paused``, all enqueued before the worker may take one."""
     key = f"bench:noop:{uuid.uuid4().hex}"
+    cpu = cpu_seconds(bench.worker)
     started = time.time()
     with bench.workers_paused() if paused else contextlib.nullcontext():
         for _ in range(count):
             noop_send(key)
         published = time.time()
     records = _wait_noop(bench, key, count)
+    cpu = cpu_seconds(bench.worker) - cpu
     last = max(r[1] for r in records)
     return {
         "count": count,
+        "worker_cpu_ms_each": round(cpu * 1000 / count, 3),
         "per_s": rate(count, last - (published if paused else started)),
         "publish_per_s": rate(count, published - started),
     }
@@ -359,6 +369,7 @@ def drain_deliveries(
     unfinished, so that none waits in the queue long enough for the relay to redispatch it.
     """
     run = PingRun(f"drain-{uuid.uuid4().hex[:6]}")
+    cpu = cpu_seconds(bench.worker)
     started = time.time()
     with bench.workers_paused() if paused else contextlib.nullcontext():
         for start in range(0, count, batch):
@@ -367,10 +378,12 @@ def drain_deliveries(
             run.publish(start, min(batch, count - start))
         published = time.time()
     run.wait(bench)
+    cpu = cpu_seconds(bench.worker) - cpu
     succeeded = run.deliveries().filter(status=Delivery.Status.SUCCEEDED).count()
     last = run.attempts().aggregate(last=Max("finished_at"))["last"].timestamp()
     return {
         "count": count,
+        "worker_cpu_ms_each": round(cpu * 1000 / count, 3),
         "succeeded": succeeded,
         "per_s": rate(count, last - (published if paused else started)),
         "publish_per_s": rate(count, published - started),
@@ -392,6 +405,10 @@ def measure_drain(bench: Bench, *, count: int, batch: int) -> dict[str, Any]:
         "noop_per_s": noop["per_s"],
         "ratio": ratio(deliveries["per_s"], noop["per_s"]),
         "publish_per_s": {"deliveries": deliveries["publish_per_s"], "noop": noop["publish_per_s"]},
+        "worker_cpu_ms_each": {
+            "deliveries": deliveries["worker_cpu_ms_each"],
+            "noop": noop["worker_cpu_ms_each"],
+        },
         "deliveries": deliveries,
         "noop": noop,
     }
@@ -568,6 +585,17 @@ def measure_websocket(
 
 
 # --- Worker memory --------------------------------------------------------------------------
+
+
+def cpu_seconds(child: Child) -> float:
+    """User + system CPU of a child process and its own children so far."""
+    main = psutil.Process(child.proc.pid)
+    total = 0.0
+    for proc in [main, *main.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def worker_pids(worker: Child) -> list[int]:

@@ -62,6 +62,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+TRACING_INFORMATIVE = {"noop_per_s", "cpu_noop", "order_deliveries_per_s"}
+"""Tracing costs reported but not held to the target (the baseline's own, a duplicate)."""
+
 TARGETS = {
     "deliveries_vs_noop": 0.6,
     "latency_p99_over_noop_ms": 10.0,
@@ -121,8 +124,22 @@ def _target(
     }
 
 
+def _per_cpu(milliseconds: float | None) -> float | None:
+    return 1000 / milliseconds if milliseconds else None
+
+
 def tracing_costs(results: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Per database: the share of each throughput that turning tracing on costs."""
+    """Per database: the share of each throughput that turning tracing on costs.
+
+    ``cpu_*`` figures compare CPU time per operation instead of wall-clock rates (as the rate
+    a CPU-bound process would reach), which another tenant's load disturbs far less.
+    """
+    cpu_figures = {
+        "cpu_deliveries": ("drain", "worker_cpu_ms_each", "deliveries"),
+        "cpu_noop": ("drain", "worker_cpu_ms_each", "noop"),
+        "cpu_post_orders": ("http", "web_cpu_ms_per_request", "post_orders"),
+        "cpu_healthz": ("http", "web_cpu_ms_per_request", "healthz"),
+    }
     figures = {
         "deliveries_per_s": ("drain", "deliveries_per_s"),
         "noop_per_s": ("drain", "noop_per_s"),
@@ -140,6 +157,9 @@ def tracing_costs(results: list[dict[str, Any]]) -> dict[str, dict[str, float | 
             costs[vendor] = {
                 name: cost(_get(on[0], *path), _get(off[0], *path))
                 for name, path in figures.items()
+            } | {
+                name: cost(_per_cpu(_get(on[0], *path)), _per_cpu(_get(off[0], *path)))
+                for name, path in cpu_figures.items()
             }
     return costs
 
@@ -189,6 +209,8 @@ def targets(results: list[dict[str, Any]], costs: dict[str, Any]) -> list[dict[s
         ]
     for vendor, figures in costs.items():
         for figure, value in figures.items():
+            if figure in TRACING_INFORMATIVE:
+                continue
             rows.append(
                 _target(
                     f"tracing cost <= 10% ({figure})",

@@ -21,6 +21,8 @@ from typing import Any
 
 import psutil
 import pytest
+import redis
+from kombu.exceptions import OperationalError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,7 +166,13 @@ class WorkerProcess:
 
         def ready() -> bool:
             assert self.process and self.process.poll() is None, self.log()
-            return bool(app.control.ping(destination=[hostname], timeout=0.5))
+            try:
+                return bool(app.control.ping(destination=[hostname], timeout=0.5))
+            except (redis.exceptions.ConnectionError, OperationalError, OSError):
+                # A test restarted Redis: pooled broker connections point at the old server.
+                # Drop them and ask again; only the deadline decides that the worker is dead.
+                app.pool.force_close_all()
+                return False
 
         wait_until(ready, timeout=60, interval=0.2, message=f"worker {hostname} to answer ping")
         return self

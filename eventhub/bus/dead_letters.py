@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from functools import partial
 
 from django.db import transaction
@@ -14,7 +15,7 @@ from ..models import Delivery
 from . import dispatch, subscribers
 
 
-def dead_letter_retry(*, delivery_ids: Iterable[int]) -> list[int]:
+def dead_letter_retry(*, delivery_ids: Iterable[int], now: datetime | None = None) -> list[int]:
     """Put dead deliveries back in line with a fresh attempt budget; returns those requeued.
 
     The attempt history continues (the next attempt is number attempts + 1) and the
@@ -22,7 +23,7 @@ def dead_letter_retry(*, delivery_ids: Iterable[int]) -> list[int]:
     longer dead (retried or discarded concurrently) is left alone.
     """
     requeued: list[int] = []
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         for pk, name in Delivery.objects.filter(
             pk__in=list(delivery_ids), status=Delivery.Status.DEAD

@@ -35,8 +35,9 @@ def advance() -> int:
     now = timezone.now()
     for batch in RetryBatch.objects.filter(finished_at__isnull=True).order_by("pk"):
         since = batch.advanced_at or batch.created_at
-        # At most MAX_BURST_SECONDS of allowance at once: over any second, a batch requeues
-        # no more than rate * (1 + MAX_BURST_SECONDS).
+        # At most MAX_BURST_SECONDS of allowance at once, counted from the previous slice's
+        # requeue time: over any second, a batch requeues no more than
+        # rate * (1 + MAX_BURST_SECONDS).
         elapsed = min(max((now - since).total_seconds(), 0.0), MAX_BURST_SECONDS)
         allowance = int(batch.rate_per_second * elapsed)
         if batch.advanced_at is None:
@@ -53,7 +54,13 @@ def advance() -> int:
         if not claimed:
             continue  # another relay took this slice
         ids = batch.delivery_ids[start:end]
-        count = len(dead_letter_retry(delivery_ids=ids))
-        RetryBatch.objects.filter(pk=batch.pk).update(requeued=F("requeued") + count)
+        # The slice is charged at the moment it is requeued, not when it was claimed: under
+        # load the two can be far apart, and counting from the claim would let a late slice
+        # and the next one land together (seen: 163 requeues in one second at 100/s).
+        requeued_at = timezone.now()
+        count = len(dead_letter_retry(delivery_ids=ids, now=requeued_at))
+        RetryBatch.objects.filter(pk=batch.pk).update(
+            requeued=F("requeued") + count, advanced_at=requeued_at
+        )
         requeued += count
     return requeued

@@ -1,10 +1,12 @@
-"""The dashboard's fault switches: read and set a subscriber's FaultRule (R5, demos)."""
+"""The dashboard's fault switches: read and set the FaultRule of a subscriber or of a declared
+switch such as a simulated gateway (R5, demos)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..bus import subscribers
+from ..faults import fault_switches
 from ..models import FaultRule
 
 MAX_LATENCY_MS = 60_000
@@ -45,9 +47,10 @@ def fault_rule_set(
     percent: int = 0,
     latency_ms: int = 0,
 ) -> FaultRule:
-    """Switch a subscriber's fault on or off; an unknown subscriber or mode is refused."""
-    if subscribers.get(subscriber) is None:
-        raise FaultSwitchError(f"subscriber: no subscriber named {subscriber!r}")
+    """Switch a subscriber's (or a declared switch's) fault on or off; an unknown name or
+    mode is refused."""
+    if subscribers.get(subscriber) is None and subscriber not in fault_switches():
+        raise FaultSwitchError(f"subscriber: no subscriber or fault switch named {subscriber!r}")
     if mode not in FaultRule.Mode.values:
         raise FaultSwitchError(f"mode: must be one of {', '.join(FaultRule.Mode.values)}")
     rule, _ = FaultRule.objects.update_or_create(

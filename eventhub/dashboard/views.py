@@ -10,6 +10,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from ..bus import subscribers
+from ..faults import fault_switches
 from ..models import Delivery, FaultRule
 from ..pages import with_csp
 
@@ -32,6 +33,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "dashboard/index.html",
         {
             "subscribers": [s.name for s in subscribers.all_subscribers()],
+            "switches": list(fault_switches()),
             "statuses": Delivery.Status.values,
             "fault_modes": FaultRule.Mode.choices,
             "admin_deliveries": _admin_delivery_url(),

@@ -11,15 +11,13 @@ carrier refuse always, the next N shipments or a percentage of them. Its latency
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Iterable
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import F
 
-from eventhub.models import FaultRule
+from eventhub.faults import fault_fires, fault_switch
 
-CARRIER = "shipping.carrier"
+CARRIER = fault_switch("shipping.carrier", "the simulated carrier refuses shipments")
 DEFAULT_MAX_UNITS = 20
 
 
@@ -37,21 +35,6 @@ def blocked_products() -> set[str]:
     return {p.strip() for p in raw.split(",") if p.strip()}
 
 
-def _carrier_refuses() -> bool:
-    rule = FaultRule.objects.filter(subscriber=CARRIER, enabled=True).first()
-    if rule is None:
-        return False
-    if rule.mode == FaultRule.Mode.ALWAYS:
-        return True
-    if rule.mode == FaultRule.Mode.NEXT_N:
-        return bool(
-            FaultRule.objects.filter(pk=rule.pk, remaining__gt=0).update(
-                remaining=F("remaining") - 1
-            )
-        )
-    return rule.mode == FaultRule.Mode.PERCENT and random.uniform(0, 100) < rule.percent
-
-
 def refusal_reason(*, product_ids: Iterable[str], units: int) -> str | None:
     """Why the carrier refuses the parcel, or None when it takes it."""
     limit = max_units()
@@ -60,6 +43,6 @@ def refusal_reason(*, product_ids: Iterable[str], units: int) -> str | None:
     blocked = sorted(set(product_ids) & blocked_products())
     if blocked:
         return f"shipment_refused: {', '.join(blocked)} cannot be shipped"
-    if _carrier_refuses():
+    if fault_fires(CARRIER):
         return f"shipment_refused: the carrier refused (fault switch {CARRIER})"
     return None

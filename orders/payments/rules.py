@@ -11,15 +11,13 @@ put latency on the subscriber ``payments.authorize_payment`` instead.
 from __future__ import annotations
 
 import os
-import random
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import F
 
-from eventhub.models import FaultRule
+from eventhub.faults import fault_fires, fault_switch
 
-GATEWAY = "payments.gateway"
+GATEWAY = fault_switch("payments.gateway", "the simulated payment gateway declines payments")
 DEFAULT_LIMIT = Decimal("100000")
 
 
@@ -36,27 +34,11 @@ def payment_limit() -> Decimal:
     return limit
 
 
-def _gateway_declines() -> bool:
-    """Whether the switch says this payment fails (a NEXT_N rule counts down)."""
-    rule = FaultRule.objects.filter(subscriber=GATEWAY, enabled=True).first()
-    if rule is None:
-        return False
-    if rule.mode == FaultRule.Mode.ALWAYS:
-        return True
-    if rule.mode == FaultRule.Mode.NEXT_N:
-        return bool(
-            FaultRule.objects.filter(pk=rule.pk, remaining__gt=0).update(
-                remaining=F("remaining") - 1
-            )
-        )
-    return rule.mode == FaultRule.Mode.PERCENT and random.uniform(0, 100) < rule.percent
-
-
 def decline_reason(amount: Decimal) -> str | None:
     """Why the gateway declines ``amount``, or None when it authorises it."""
     limit = payment_limit()
     if amount > limit:
         return f"payment_declined: amount {amount.normalize():f} is over the limit {limit:f}"
-    if _gateway_declines():
+    if fault_fires(GATEWAY):
         return f"payment_declined: the gateway refused (fault switch {GATEWAY})"
     return None

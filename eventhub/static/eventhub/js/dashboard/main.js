@@ -224,7 +224,7 @@ document.getElementById("pause").addEventListener("click", (e) => {
 document.getElementById("newer").addEventListener("click", () => { page = Math.max(0, page - 1); schedule(); });
 document.getElementById("older").addEventListener("click", () => { page += 1; schedule(); });
 
-const faults = new FaultSwitches(jsonFromScript("subscriber-names") || [], jsonFromScript("fault-modes") || []);
+const faults = new FaultSwitches(jsonFromScript("subscriber-names") || [], jsonFromScript("fault-modes") || [], jsonFromScript("switch-names") || []);
 faults.load();
 for (const cid of ui.open) fetchSpans(cid);
 schedule();

@@ -27,8 +27,10 @@ export function renderDeadLetters(dead, onOpenFlow) {
 }
 
 export class FaultSwitches {
-  constructor(names, modes) {
-    this.names = names;
+  constructor(names, modes, switches = []) {
+    // Subscribers, then declared switches (a gateway, a carrier): those fail without latency.
+    this.names = [...names, ...switches];
+    this.switches = new Set(switches);
     this.modes = modes;
     this.tbody = document.getElementById("faults");
     this.rules = new Map();
@@ -70,7 +72,9 @@ export class FaultSwitches {
           h("input", { type: "checkbox", checked: rule.enabled, onchange: (e) => this.save(name, { enabled: e.target.checked }) }),
           " ", name)),
         h("td", null, mode, amount),
-        h("td", null, h("input", { type: "number", min: 0, max: 60000, step: 50, value: rule.latencyMs, class: "latency", "aria-label": "latency in ms", title: "added latency (ms)", onchange: (e) => this.save(name, { latencyMs: Number(e.target.value) }) }), " ms"));
+        this.switches.has(name)
+          ? h("td", { class: "latency", title: "a switch, not a subscriber: it fails, it does not slow down" }, "switch")
+          : h("td", null, h("input", { type: "number", min: 0, max: 60000, step: 50, value: rule.latencyMs, class: "latency", "aria-label": "latency in ms", title: "added latency (ms)", onchange: (e) => this.save(name, { latencyMs: Number(e.target.value) }) }), " ms"));
     }));
   }
 }

@@ -19,7 +19,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from ..consumers import LiveConsumer
-from . import timeline
+from . import shared_reads, timeline
 from .stream import TimelineStream
 
 CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -71,6 +71,10 @@ class DashboardConsumer(LiveConsumer):
                 await self.send_json(
                     {"type": "attempts", "deliveryId": delivery_id, "attempts": attempts}
                 )
+
+    async def changes_notice(self, message: dict[str, Any]) -> None:
+        shared_reads.noticed()  # before any read this notice causes
+        await super().changes_notice(message)
 
     def _flow(self, correlation_id: str) -> dict[str, Any]:
         events = timeline.flow_events(correlation_id=correlation_id, limit=FLOW_EVENTS_LIMIT)

@@ -27,6 +27,7 @@ from typing import Any
 from django.utils import timezone
 
 from . import timeline
+from .shared_reads import shared
 
 BATCH_EVENTS = 500
 BATCH_DELIVERIES = 2000
@@ -98,7 +99,11 @@ class TimelineStream:
 
     def poll(self) -> dict[str, Any] | None:
         """What changed since the last poll, or None if nothing did."""
-        events = timeline.events_after(position=self.cursor, limit=BATCH_EVENTS)
+        cursor = self.cursor
+        events = shared(
+            ("events_after", cursor),
+            lambda: timeline.events_after(position=cursor, limit=BATCH_EVENTS),
+        )
         more = len(events) >= BATCH_EVENTS
         late = self._recheck_holes()
         self._advance(events)
@@ -136,7 +141,8 @@ class TimelineStream:
         for position, seen in list(self.holes.items()):
             if now - seen > HOLE_TTL:
                 del self.holes[position]
-        found = timeline.events_at(positions=self.holes)
+        holes = tuple(sorted(self.holes))
+        found = shared(("events_at", holes), lambda: timeline.events_at(positions=holes))
         for event in found:
             self.holes.pop(event["position"], None)
         return found
@@ -145,19 +151,32 @@ class TimelineStream:
 
     def _changed_deliveries(self, positions: list[int]) -> list[dict[str, Any]]:
         assert self.delivery_since is not None
-        rows = {d["id"]: d for d in timeline.deliveries_of(positions=positions)}
+        wanted = tuple(positions)
+        # Shared reads (see shared_reads): copy a row before changing it.
+        rows = {
+            d["id"]: dict(d)
+            for d in shared(
+                ("deliveries_of", wanted), lambda: timeline.deliveries_of(positions=wanted)
+            )
+        }
         since = self.delivery_since
         if self.deliveries_caught_up:
             # A change commits well within a lookback of its updated_at (the same bound
             # as while deliveries keep changing), so a quiet stream need not re-read the
             # window before its last change on every poll.
             since = max(since, timezone.now() - DELIVERY_LOOKBACK)
-        changed = timeline.deliveries_changed(
-            since=since - DELIVERY_LOOKBACK, limit=BATCH_DELIVERIES
+        # Rounded down to a quarter second, so that connections at the same point share the
+        # read (a wider window only re-reads rows that the sent-state check then skips).
+        start = since - DELIVERY_LOOKBACK
+        start -= timedelta(microseconds=start.microsecond % 250_000)
+        changed = shared(
+            ("deliveries_changed", start),
+            lambda: timeline.deliveries_changed(since=start, limit=BATCH_DELIVERIES),
         )
         self.deliveries_caught_up = len(changed) < BATCH_DELIVERIES
         for row in changed:
-            rows.setdefault(row["id"], row)
+            if row["id"] not in rows:
+                rows[row["id"]] = dict(row)
         fresh = []
         newest = self.delivery_since
         for row in rows.values():

@@ -108,6 +108,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -176,6 +177,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Keep a running handler going when the broker connection drops; its lease covers the rest.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
+# Celery's Django fixup closes the database connection before and after every task unless
+# CELERY_DB_REUSE_MAX is set: a new PostgreSQL backend per delivery. Workers instead close
+# connections the way Django does between requests (eventhub/celery.py: CONN_MAX_AGE, health
+# checks, errors), with EVENTHUB_WORKER_CONN_MAX_AGE as the workers' CONN_MAX_AGE.
+CELERY_DB_REUSE_MAX = 2**62
+WORKER_CONN_MAX_AGE = env_int("EVENTHUB_WORKER_CONN_MAX_AGE", 60)
 
 CHANNEL_LAYERS = {
     "default": {

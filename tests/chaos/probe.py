@@ -12,6 +12,7 @@ import signal
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.backends.signals import connection_created
 
 from eventhub.bus import DomainEvent, DomainSignal, Guarantee, Received, RetryPolicy, event
 from eventhub.bus import subscribers as registry
@@ -40,11 +41,21 @@ pinged = DomainSignal(Pinged)
 poisoned = DomainSignal(Poisoned)
 
 
+_connections_opened = 0
+"""Database connections this process has opened (a row records how many, so far)."""
+
+
+def _count_connection(**_: object) -> None:
+    global _connections_opened
+    _connections_opened += 1
+
+
 def _log(subscriber: str, event: Received) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {TABLE} (subscriber, event_id, attempt, pid) VALUES (%s, %s, %s, %s)",
-            [subscriber, event.event_id, event.attempt, os.getpid()],
+            f"INSERT INTO {TABLE} (subscriber, event_id, attempt, pid, connections) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [subscriber, event.event_id, event.attempt, os.getpid(), _connections_opened],
         )
 
 
@@ -61,6 +72,7 @@ def poison(event: Received) -> None:
 
 
 def install() -> None:
+    connection_created.connect(_count_connection, dispatch_uid="chaos-probe-connections")
     on = (OrderCreated, Pinged)
     registry.subscriber(ONCE, on=on, queue=QUEUE, guarantee=Guarantee.EFFECTIVELY_ONCE)(effect_once)
     registry.subscriber(AT_LEAST_ONCE, on=on, queue=QUEUE)(effect_at_least_once)
@@ -87,7 +99,8 @@ def create_table() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TABLE IF NOT EXISTS {TABLE} (id {key}, subscriber VARCHAR(100) NOT NULL, "
-            "event_id VARCHAR(64) NOT NULL, attempt INTEGER NOT NULL, pid INTEGER NOT NULL)"
+            "event_id VARCHAR(64) NOT NULL, attempt INTEGER NOT NULL, pid INTEGER NOT NULL, "
+            "connections INTEGER NOT NULL)"
         )
         cursor.execute(f"DELETE FROM {TABLE}")
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -94,11 +95,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=self.resync_seconds)
             self.wake.clear()
+            started = time.monotonic()
             try:
                 more = await self.poll()
             except Exception:  # a database hiccup must not kill the connection's pump
                 log.exception("live page resync failed; trying again")
                 more = False
             if not more:
-                # At most one resync per window, however many notices arrive meanwhile.
-                await asyncio.sleep(self.coalesce_seconds)
+                # At most one resync per window (counted from the start of this one, so a
+                # slow read does not stretch it), however many notices arrive meanwhile.
+                await asyncio.sleep(self.coalesce_seconds - (time.monotonic() - started))

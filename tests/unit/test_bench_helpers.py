@@ -114,3 +114,43 @@ def test_targets_and_tracing_cost() -> None:
     assert rows[("worker RSS growth <= 5%", "postgresql, tracing off")]["met"] is True
     assert rows[("tracing cost <= 10% (deliveries_per_s)", "postgresql")]["met"] is True
     assert not any("websocket" in target for target, _ in rows)  # not measured: not listed
+
+
+def test_the_report_renders_targets_figures_and_tracing_costs_as_markdown() -> None:
+    from eventhub.bench.report import render
+
+    results = [
+        _variant("postgresql", True, 270.0, latency={"p99_over_noop_ms": 12.5}),
+        _variant("postgresql", False, 300.0, rss={"growth": 0.01}),
+    ]
+    costs = eventhub_bench.tracing_costs(results)
+    report = {
+        "machine": {
+            "nproc": 2, "cpu_model": "X", "memory_gib": 1.0, "python": "3.11",
+            "kernel": "6", "load_average_at_start": [0.1, 0.1, 0.1],
+        },
+        "variants": results,
+        "tracing_cost": costs,
+        "targets": eventhub_bench.targets(results, costs),
+        "wall_seconds": 1.0,
+    }  # fmt: skip
+    text = render(report)
+    assert (
+        "| deliveries/s >= 0.6 x no-op drain | postgresql, tracing on | 0.675 | >= 0.6 | yes |"
+        in text
+    )
+    assert "| worker RSS growth <= 5% | postgresql, tracing off | +1.0 % | <= 5 % | yes |" in text
+    assert "| deliveries/s, one no-op subscriber | 270.0 | 300.0 |" in text
+    assert "| deliveries_per_s | +10.0 % |" in text
+
+
+def test_the_baselines_own_tracing_cost_is_reported_but_not_a_target() -> None:
+    on = _variant("postgresql", True, 270.0)
+    off = _variant("postgresql", False, 300.0)
+    for variant, rate_per_s in ((on, 100.0), (off, 200.0)):
+        variant["http"] = {"healthz_per_s": rate_per_s, "post_orders_per_s": 50.0}
+    costs = eventhub_bench.tracing_costs([on, off])
+    assert costs["postgresql"]["healthz_per_s"] == 0.5
+    targets = {r["target"] for r in eventhub_bench.targets([on, off], costs)}
+    assert "tracing cost <= 10% (post_orders_per_s)" in targets
+    assert "tracing cost <= 10% (healthz_per_s)" not in targets

@@ -22,7 +22,7 @@ from . import live
 
 log = logging.getLogger(__name__)
 
-COALESCE_SECONDS = float(os.environ.get("EVENTHUB_LIVE_COALESCE_SECONDS", "0.15"))
+COALESCE_SECONDS = float(os.environ.get("EVENTHUB_LIVE_COALESCE_SECONDS", "0.05"))
 RESYNC_SECONDS = float(os.environ.get("EVENTHUB_LIVE_RESYNC_SECONDS", "2.0"))
 CLOSE_FORBIDDEN = 4403
 

@@ -112,7 +112,12 @@ def render(report: dict[str, Any]) -> str:
     parts = [
         f"Machine: {machine['nproc']} CPUs ({machine['cpu_model']}), {machine['memory_gib']} GiB, "
         f"Python {machine['python']}, kernel {machine['kernel']}; load average at start "
-        f"{machine['load_average_at_start']}; {report['wall_seconds']} s in all.",
+        f"{machine['load_average_at_start']}; {report['wall_seconds']} s in all."
+        + (
+            f" Every figure is the median of {report['plan']['repeat']} interleaved runs."
+            if report.get("plan", {}).get("repeat", 1) > 1
+            else ""
+        ),
         "",
         *targets_table(report),
         "",

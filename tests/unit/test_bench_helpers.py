@@ -154,3 +154,18 @@ def test_the_baselines_own_tracing_cost_is_reported_but_not_a_target() -> None:
     targets = {r["target"] for r in eventhub_bench.targets([on, off], costs)}
     assert "tracing cost <= 10% (post_orders_per_s)" in targets
     assert "tracing cost <= 10% (healthz_per_s)" not in targets
+
+
+def test_repeated_runs_are_merged_figure_by_figure_into_medians() -> None:
+    runs = [
+        _variant("sqlite", True, 100.0, http={"ratio": 0.2, "clients": 8}),
+        _variant("sqlite", True, 300.0, http={"ratio": 0.1, "clients": 8}),
+        _variant("sqlite", True, 200.0, http={"ratio": 0.3, "clients": 8}),
+        {"database": {"vendor": "sqlite"}, "variant": "tracing-on", "error": 1},
+    ]
+    merged = eventhub_bench.median_of(runs)
+    assert merged["drain"]["deliveries_per_s"] == 200.0
+    assert merged["drain"]["ratio"] == 0.5  # the median of the ratios (0.25, 0.75, 0.5)
+    assert merged["http"] == {"ratio": 0.2, "clients": 8}
+    assert merged["tracing"] is True and merged["database"] == {"vendor": "sqlite"}
+    assert merged["runs_merged"] == 3

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -231,6 +232,32 @@ def targets(results: list[dict[str, Any]], costs: dict[str, Any]) -> list[dict[s
     return [row for row in rows if row["measured"] is not None]
 
 
+def median_of(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result whose every number is the median of that number over ``results``.
+
+    Lists and strings come from the first result; a failed run is left out. Ratios are
+    medians of the runs' ratios, not ratios of medians.
+    """
+    ok = [r for r in results if "error" not in r]
+    if not ok:
+        return results[0]
+
+    def merge(values: list[Any]) -> Any:
+        first = values[0]
+        if isinstance(first, dict):
+            keys = [k for k in first if all(isinstance(v, dict) and k in v for v in values)]
+            return {k: merge([v[k] for v in values]) for k in keys}
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if numbers and len(numbers) == len(values):
+            middle = statistics.median(numbers)
+            return round(middle, 4) if isinstance(middle, float) else middle
+        return first
+
+    merged: dict[str, Any] = merge(ok)
+    merged["runs_merged"] = len(ok)
+    return merged
+
+
 def ensure_postgres_database(url: str) -> None:
     """CREATE DATABASE when it is missing (the server must be up)."""
     import dj_database_url
@@ -293,6 +320,13 @@ class Command(BaseCommand):
         parser.add_argument("--ws-seconds", type=float)
         parser.add_argument("--ws-batch", type=int, default=10, help="events per commit")
         parser.add_argument("--rss-deliveries", type=int, help="0 skips the RSS phase")
+        parser.add_argument(
+            "--repeat",
+            type=int,
+            default=1,
+            help="run the whole matrix N times, interleaved, and report each figure's median "
+            "(on a shared machine, runs minutes apart differ by 10-20%%)",
+        )
         parser.add_argument("--output", help="also write the JSON to this file")
         parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: one variant
 
@@ -329,6 +363,7 @@ class Command(BaseCommand):
             ws_clients=options["ws_clients"],
             ws_rate=options["ws_rate"],
             ws_batch=options["ws_batch"],
+            repeat=max(1, options["repeat"]),
         )
         return plan
 
@@ -341,13 +376,22 @@ class Command(BaseCommand):
         base = Path(tempfile.mkdtemp(prefix="bench-", dir=settings.VAR_DIR))
         started = time.monotonic()
         report: dict[str, Any] = {"machine": machine(), "plan": plan, "logs": str(base)}
-        results = []
-        for database in databases:
-            for variant in options["variants"].split(","):
-                self.stderr.write(f"bench | === {database}, {variant} (load {os.getloadavg()}) ===")
-                results.append(
-                    self.run_child(base / f"{database}-{variant}", database, variant, plan, options)
-                )
+        runs: list[list[dict[str, Any]]] = []
+        repeat = max(1, options["repeat"])
+        for round_ in range(1, repeat + 1):
+            results = []
+            for database in databases:
+                for variant in options["variants"].split(","):
+                    self.stderr.write(
+                        f"bench | === {database}, {variant}, run {round_}/{repeat} "
+                        f"(load {os.getloadavg()}) ==="
+                    )
+                    var_dir = base / f"{database}-{variant}-{round_}"
+                    results.append(self.run_child(var_dir, database, variant, plan, options))
+            runs.append(results)
+        if repeat > 1:
+            report["runs"] = runs
+            results = [median_of([run[i] for run in runs]) for i in range(len(runs[0]))]
         costs = tracing_costs(results)
         report.update(
             variants=results,

@@ -18,12 +18,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from .. import live, tracing
 from ..faults import apply_fault
-from ..models import Attempt, Delivery, Event, ProcessedEvent
+from ..models import Attempt, Delivery, Event, FaultRule, ProcessedEvent
 from . import context, subscribers
 from .builtin_events import EventProcessingFailed, event_processing_failed
 from .declarations import spec_for
@@ -127,7 +127,16 @@ def execute(
     with transaction.atomic():
         if not _claim(delivery_id, dispatch_seq, timeout):
             return "skipped"
-        delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
+        # Whether a fault rule is on comes with the row: no query of its own per delivery.
+        delivery = (
+            Delivery.objects.select_related("event")
+            .annotate(
+                fault_on=Exists(
+                    FaultRule.objects.filter(subscriber=OuterRef("subscriber"), enabled=True)
+                )
+            )
+            .get(pk=delivery_id)
+        )
         attempt = Attempt.objects.create(
             delivery=delivery, number=delivery.attempts, worker=worker, started_at=timezone.now()
         )
@@ -144,7 +153,8 @@ def execute(
             if sub is None:
                 raise UnknownSubscriber(f"no subscriber named {name} is registered")
             received = decode(event, attempt=attempt.number)
-            apply_fault(sub.name)
+            if delivery.fault_on:
+                apply_fault(sub.name)
             with (
                 context.bound(
                     correlation_id=event.correlation_id, causation_id=str(event.event_id)

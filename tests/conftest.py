@@ -169,9 +169,10 @@ class WorkerProcess:
             try:
                 return bool(app.control.ping(destination=[hostname], timeout=0.5))
             except (redis.exceptions.ConnectionError, OperationalError, OSError):
-                # A test restarted Redis: pooled broker connections point at the old server.
-                # Drop them and ask again; only the deadline decides that the worker is dead.
-                app.pool.force_close_all()
+                # A test restarted Redis: the pooled connection that asked was to the old
+                # server and is reconnected on next use. Not ready yet; only the deadline
+                # decides that the worker is dead. (Never close the app's pool here: a closed
+                # kombu pool refuses every later publish of the session.)
                 return False
 
         wait_until(ready, timeout=60, interval=0.2, message=f"worker {hostname} to answer ping")

@@ -103,13 +103,16 @@ def test_insufficient_stock_rejects_the_order_with_the_seed_reason(worker, relay
     assert kinds == {"order_confirmation", "stock_failure", "order_outcome"}
 
 
-def test_a_product_removed_after_the_order_is_reported_as_not_found(worker, relay):
+def test_a_product_removed_after_the_order_is_reported_as_not_found(start_worker, relay):
     from inventory.models import Product
 
     Product.objects.create(product_id="PROD-GONE", name="Gone", price=5, stock=3)
     order = place_order({"userId": "u1", "items": [{"productId": "PROD-GONE", "quantity": 1}]})
-    # The order is stored; the product disappears before inventory handles the event.
+    # The order is stored; the product disappears before inventory handles the event: the
+    # worker starts only afterwards (a running one reserved the stock first and the delete
+    # then broke the reservation's foreign key).
     Product.objects.filter(pk="PROD-GONE").delete()
+    start_worker()
 
     final = wait_for_flow(order)
     assert final.status == Order.Status.REJECTED

@@ -247,17 +247,18 @@ def measure_http(
     bench.wait("the workers to be idle", idle)
     run = f"http-{uuid.uuid4().hex[:6]}"
     with bench.workers_paused():
-        cpu = cpu_seconds(bench.web)
+        cpu_start = cpu_seconds(bench.web)
         bare_seconds, bare = hammer(
             bench.port, method="GET", path="/healthz", count=healthz_requests,
             clients=clients, run=run,
         )  # fmt: skip
-        bare_cpu, cpu = cpu_seconds(bench.web) - cpu, cpu_seconds(bench.web)
+        cpu_between = cpu_seconds(bench.web)
         post_seconds, post = hammer(
             bench.port, method="POST", path="/orders", body=ORDER_BODY, expect=201,
             count=requests, clients=clients, run=run,
         )  # fmt: skip
-        post_cpu = cpu_seconds(bench.web) - cpu
+        cpu_end = cpu_seconds(bench.web)
+    bare_cpu, post_cpu = cpu_between - cpu_start, cpu_end - cpu_between
     bench.wait("the paused orders to settle", lambda: _orders_settled(run, requests))
     healthz_per_s = rate(healthz_requests, bare_seconds)
     post_per_s = rate(requests, post_seconds)
@@ -534,8 +535,7 @@ async def _websocket_run(
         for socket, state in zip(sockets, states, strict=True)
     ]
     await asyncio.sleep(1.0)  # the resume batches are out of the way
-    web = psutil.Process(bench.web.proc.pid)
-    web_cpu = sum(web.cpu_times()[:2])
+    web_cpu = cpu_seconds(bench.web)
     burst = await asyncio.create_subprocess_exec(
         sys.executable,
         str(Path(settings.BASE_DIR) / "manage.py"),
@@ -546,7 +546,7 @@ async def _websocket_run(
         stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await burst.communicate()
-    web_cpu = sum(web.cpu_times()[:2]) - web_cpu
+    web_cpu = cpu_seconds(bench.web) - web_cpu
     if burst.returncode:
         raise RuntimeError(f"eventhub_burst failed with {burst.returncode}")
     published = json.loads(out)
@@ -587,11 +587,16 @@ def measure_websocket(
 # --- Worker memory --------------------------------------------------------------------------
 
 
+def process_tree(child: Child) -> list[psutil.Process]:
+    """A child process, then its own children (a worker's pool)."""
+    main = psutil.Process(child.proc.pid)
+    return [main, *main.children(recursive=True)]
+
+
 def cpu_seconds(child: Child) -> float:
     """User + system CPU of a child process and its own children so far."""
-    main = psutil.Process(child.proc.pid)
     total = 0.0
-    for proc in [main, *main.children(recursive=True)]:
+    for proc in process_tree(child):
         with contextlib.suppress(psutil.Error):
             times = proc.cpu_times()
             total += times.user + times.system
@@ -599,13 +604,11 @@ def cpu_seconds(child: Child) -> float:
 
 
 def worker_pids(worker: Child) -> list[int]:
-    main = psutil.Process(worker.proc.pid)
-    return [main.pid, *(c.pid for c in main.children(recursive=True))]
+    return [p.pid for p in process_tree(worker)]
 
 
 def worker_rss(worker: Child) -> dict[str, Any]:
-    main = psutil.Process(worker.proc.pid)
-    pool = main.children(recursive=True)
+    main, *pool = process_tree(worker)
     mb = 2**20
     return {
         "main_mb": round(main.memory_info().rss / mb, 1),

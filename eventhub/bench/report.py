@@ -10,6 +10,8 @@ import json
 import sys
 from typing import Any
 
+from .stats import dig, variant_name
+
 
 def _fmt(value: Any, digits: int = 1) -> str:
     if value is None:
@@ -21,18 +23,6 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:+.1f} %"
-
-
-def _get(data: dict[str, Any], *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
-
-
-def _name(variant: dict[str, Any]) -> str:
-    return f"{variant['database']['vendor']}, tracing {'on' if variant['tracing'] else 'off'}"
 
 
 def targets_table(report: dict[str, Any]) -> list[str]:
@@ -80,16 +70,16 @@ ROWS: list[tuple[str, tuple[str, ...], int]] = [
 def figures_table(report: dict[str, Any]) -> list[str]:
     variants = [v for v in report["variants"] if "error" not in v]
     lines = [
-        "| Figure | " + " | ".join(_name(v) for v in variants) + " |",
+        "| Figure | " + " | ".join(variant_name(v) for v in variants) + " |",
         "|---|" + "---|" * len(variants),
     ]
     for label, path, digits in ROWS:
-        values = [_get(v, *path) for v in variants]
+        values = [dig(v, *path) for v in variants]
         if all(value is None for value in values):
             continue
         cells = " | ".join(_fmt(value, digits) for value in values)
         lines.append(f"| {label} | {cells} |")
-    rss = [_get(v, "rss", "deliveries") for v in variants]
+    rss = [dig(v, "rss", "deliveries") for v in variants]
     if any(rss):
         cells = " | ".join(_fmt(x) for x in rss)
         lines.append(f"| deliveries between the RSS readings | {cells} |")

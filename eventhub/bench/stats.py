@@ -4,6 +4,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
+
+
+def dig(data: Any, *path: str) -> Any:
+    """``data[path[0]][path[1]]...``, or None where a step is missing (a phase not run)."""
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def variant_name(result: dict[str, Any]) -> str:
+    """ "postgresql, tracing on" for one variant's result."""
+    vendor = result["database"]["vendor"]
+    return f"{vendor}, tracing {'on' if result['tracing'] else 'off'}"
 
 
 def percentile(ordered: list[float], q: float) -> float:

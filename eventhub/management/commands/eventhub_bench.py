@@ -36,7 +36,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from eventhub.bench.phases import PHASES
-from eventhub.bench.stats import cost
+from eventhub.bench.stats import cost, dig, variant_name
 from eventhub.management.commands.runstack import Stack, start_redis
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/bench"
@@ -106,20 +106,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def variant_name(result: dict[str, Any]) -> str:
-    vendor = result["database"]["vendor"]
-    return f"{vendor}, tracing {'on' if result['tracing'] else 'off'}"
-
-
-def _get(result: dict[str, Any], *path: str) -> Any:
-    value: Any = result
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value
-
-
 def _target(
     name: str, variant: str, measured: float | None, limit: float, *, at_most: bool
 ) -> dict[str, Any]:
@@ -164,10 +150,9 @@ def tracing_costs(results: list[dict[str, Any]]) -> dict[str, dict[str, float | 
         off = [r for r in results if r["database"]["vendor"] == vendor and not r["tracing"]]
         if on and off:
             costs[vendor] = {
-                name: cost(_get(on[0], *path), _get(off[0], *path))
-                for name, path in figures.items()
+                name: cost(dig(on[0], *path), dig(off[0], *path)) for name, path in figures.items()
             } | {
-                name: cost(_per_cpu(_get(on[0], *path)), _per_cpu(_get(off[0], *path)))
+                name: cost(_per_cpu(dig(on[0], *path)), _per_cpu(dig(off[0], *path)))
                 for name, path in cpu_figures.items()
             }
     return costs
@@ -183,35 +168,35 @@ def targets(results: list[dict[str, Any]], costs: dict[str, Any]) -> list[dict[s
             _target(
                 "deliveries/s >= 0.6 x no-op drain",
                 name,
-                _get(r, "drain", "ratio"),
+                dig(r, "drain", "ratio"),
                 TARGETS["deliveries_vs_noop"],
                 at_most=False,
             ),
             _target(
                 "publish->handler-start p99 <= no-op p99 + 10 ms",
                 name,
-                _get(r, "latency", "p99_over_noop_ms"),
+                dig(r, "latency", "p99_over_noop_ms"),
                 TARGETS["latency_p99_over_noop_ms"],
                 at_most=True,
             ),
             _target(
                 "publish->websocket p99 <= 150 ms",
                 name,
-                _get(r, "websocket", "latency_ms", "p99"),
+                dig(r, "websocket", "latency_ms", "p99"),
                 TARGETS["websocket_p99_ms"],
                 at_most=True,
             ),
             _target(
                 "POST /orders >= 0.7 x bare view",
                 name,
-                _get(r, "http", "ratio"),
+                dig(r, "http", "ratio"),
                 TARGETS["post_orders_vs_bare"],
                 at_most=False,
             ),
             _target(
                 "worker RSS growth <= 5%",
                 name,
-                _get(r, "rss", "growth"),
+                dig(r, "rss", "growth"),
                 TARGETS["rss_growth"],
                 at_most=True,
             ),
@@ -377,7 +362,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         report: dict[str, Any] = {"machine": machine(), "plan": plan, "logs": str(base)}
         runs: list[list[dict[str, Any]]] = []
-        repeat = max(1, options["repeat"])
+        repeat = plan["repeat"]
         for round_ in range(1, repeat + 1):
             results = []
             for database in databases:

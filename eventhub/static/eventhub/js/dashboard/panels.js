@@ -11,7 +11,8 @@ export function renderCounters(stats, cursor) {
   setText(document.getElementById("c-cursor"), cursor ?? 0);
 }
 
-export function renderDeadLetters(dead, onOpenFlow) {
+// `actions` (dead-letters.js) adds Retry / Discard to each row, if the operator may.
+export function renderDeadLetters(dead, onOpenFlow, actions) {
   setText(document.getElementById("dead-total"), dead.total);
   document.getElementById("dead-groups").replaceChildren(...(dead.groups.length
     ? dead.groups.map((g) => h("tr", { class: "dead-group", dataset: { subscriber: g.subscriber, count: g.count } },
@@ -23,7 +24,9 @@ export function renderDeadLetters(dead, onOpenFlow) {
         h("span", { class: "when" }, clock(d.deadAt))),
       h("div", { class: "error" }, d.error),
       h("div", { class: "meta" }, `delivery ${d.id} · ${d.attempts} attempts · flow `,
-        h("button", { type: "button", class: "linkish", onclick: () => onOpenFlow(d.correlationId) }, shortId(d.correlationId, 13))))));
+        h("button", { type: "button", class: "linkish", onclick: () => onOpenFlow(d.correlationId) }, shortId(d.correlationId, 13)),
+        actions ? [" · ", actions.detailsLink(d.id)] : null),
+      actions ? actions.buttons(d.id, `delivery ${d.id} (${d.subscriber} ← ${d.eventType})`) : null)));
 }
 
 export class FaultSwitches {

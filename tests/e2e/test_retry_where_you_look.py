@@ -170,7 +170,8 @@ def test_staff_without_the_permissions_see_no_retry_or_discard(stack, new_page):
         Permission.objects.filter(codename__in=["view_deadletter", "view_delivery"])
     )
     page = new_page()
-    page.goto(f"{stack.url}/admin/login/?next=/dashboard/?flow={cid}")
+    # (a pasted URL with the API's parameter name opens the flow too)
+    page.goto(f"{stack.url}/admin/login/?next=/dashboard/?correlationId={cid}")
     page.fill("#id_username", "viewer")
     page.fill("#id_password", "viewer-password-1")
     page.click("input[type=submit]")
@@ -178,6 +179,7 @@ def test_staff_without_the_permissions_see_no_retry_or_discard(stack, new_page):
 
     row = panel_row(page, dead)
     expect(row).to_be_visible(timeout=30_000)
+    expect(page.locator(f'.flow.open[data-cid="{cid}"]')).to_be_visible()
     chip = chip_of(page, cid)
     expect(chip).to_have_attribute("data-status", "dead")
     expect(page.locator(".dead-actions")).to_have_count(0)

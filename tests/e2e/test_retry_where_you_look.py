@@ -74,6 +74,9 @@ def test_retry_and_discard_from_the_dashboard_panel_and_chips(stack, new_page):
     expect(panel_row(dashboard, d1).locator("a.dead-details")).to_have_attribute(
         "href", f"/admin/eventhub/deadletter/{d1}/change/"
     )
+    expect(dashboard.locator("#dead-groups a")).to_have_attribute(
+        "href", f"/admin/eventhub/deadletter/?subscriber__exact={FAILING}"
+    )
 
     # Panel: open the flow from the row, retry from the row, watch the chip succeed live.
     panel_row(dashboard, d1).locator("button.linkish").click()

@@ -31,11 +31,11 @@ export class DeadLetterActions {
     if (!this.any) return null;
     return h("span", { class: "dead-actions", dataset: { delivery: id } },
       this.rights.retry ? h("button", {
-        type: "button", class: "dead-retry", disabled: this.pending.has(id),
+        type: "button", class: "dead-retry", disabled: this.pending.has(id), "aria-label": `Retry ${label}`,
         onclick: (e) => { e.stopPropagation(); this.retry(id, label); },
       }, "Retry") : null,
       this.rights.discard ? h("button", {
-        type: "button", class: "dead-discard", disabled: this.pending.has(id),
+        type: "button", class: "dead-discard", disabled: this.pending.has(id), "aria-label": `Discard ${label}…`,
         onclick: (e) => { e.stopPropagation(); this.askDiscard(id, label); },
       }, "Discard…") : null);
   }

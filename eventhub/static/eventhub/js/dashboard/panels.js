@@ -16,7 +16,10 @@ export function renderDeadLetters(dead, onOpenFlow, actions) {
   setText(document.getElementById("dead-total"), dead.total);
   document.getElementById("dead-groups").replaceChildren(...(dead.groups.length
     ? dead.groups.map((g) => h("tr", { class: "dead-group", dataset: { subscriber: g.subscriber, count: g.count } },
-      h("td", null, g.subscriber), h("td", { class: "error" }, g.error), h("td", { class: "num count" }, g.count)))
+      h("td", null, actions && actions.rights.adminUrl
+        ? h("a", { href: `${actions.rights.adminUrl}?${new URLSearchParams({ subscriber__exact: g.subscriber })}` }, g.subscriber)
+        : g.subscriber),
+      h("td", { class: "error" }, g.error), h("td", { class: "num count" }, g.count)))
     : [h("tr", null, h("td", { colspan: 3, class: "empty" }, "none"))]));
   document.getElementById("dead-recent").replaceChildren(...dead.recent.map((d) =>
     h("li", { class: "dead-letter", dataset: { delivery: d.id, subscriber: d.subscriber } },

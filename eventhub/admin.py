@@ -9,16 +9,21 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from .bus.dead_letters import dead_letter_discard
-from .bus.retry_batches import retry_batch_create
+from .dead_letter_actions import discard_requested, retry_requested
 from .models import Attempt, DeadLetter, Delivery, Event, FaultRule, RetryBatch
 
 
@@ -43,7 +48,7 @@ def pretty_json(data: Any) -> str:
 
 
 def flow_link(correlation_id: str) -> str:
-    url = f"/dashboard/?{urlencode({'correlationId': correlation_id})}"
+    url = f"{reverse('dashboard')}?{urlencode({'flow': correlation_id})}"
     return format_html("<a href='{}'>flow on the dashboard</a>", url)
 
 
@@ -179,17 +184,6 @@ class DiscardForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, strip=True)
 
 
-def log_actions(request: HttpRequest, queryset: QuerySet[Any], message: str) -> None:
-    """One admin log entry per object, with who (the user) and why (the message)."""
-    LogEntry.objects.log_actions(
-        user_id=request.user.pk,
-        queryset=queryset,
-        action_flag=CHANGE,
-        change_message=message,
-        single_object=False,
-    )
-
-
 @admin.register(DeadLetter)
 class DeadLetterAdmin(DeliveryAdminBase):
     list_display = (
@@ -204,6 +198,7 @@ class DeadLetterAdmin(DeliveryAdminBase):
     list_filter = ("subscriber", "error_type")
     actions = ["retry_selected", "discard_selected"]
     change_list_template = "admin/eventhub/deadletter/change_list.html"
+    change_form_template = "admin/eventhub/deadletter/change_form.html"
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("eventhub.retry_deadletter")
@@ -224,15 +219,16 @@ class DeadLetterAdmin(DeliveryAdminBase):
                 view(self.retry_matching_view),
                 name="eventhub_deadletter_retry_matching",
             ),
+            path("<int:pk>/retry/", view(self.retry_one_view), name="eventhub_deadletter_retry"),
+            path(
+                "<int:pk>/discard/", view(self.discard_one_view), name="eventhub_deadletter_discard"
+            ),
             *super().get_urls(),
         ]
 
     def _start_batch(self, request: HttpRequest, queryset: QuerySet[Any], why: str) -> RetryBatch:
         ids = list(queryset.values_list("pk", flat=True))
-        batch = retry_batch_create(delivery_ids=ids, user_id=request.user.pk)
-        log_actions(
-            request, Delivery.objects.filter(pk__in=ids), f"Retried ({why}; batch {batch.pk})"
-        )
+        batch = retry_requested(user_id=request.user.pk, delivery_ids=ids, why=why)
         url = reverse("admin:eventhub_retrybatch_change", args=[batch.pk])
         self.message_user(
             request,
@@ -258,8 +254,7 @@ class DeadLetterAdmin(DeliveryAdminBase):
         if form.is_valid():
             ids = list(queryset.values_list("pk", flat=True))
             reason = form.cleaned_data["reason"]
-            discarded = dead_letter_discard(delivery_ids=ids, reason=reason)
-            log_actions(request, Delivery.objects.filter(pk__in=discarded), f"Discarded: {reason}")
+            discarded = discard_requested(user_id=request.user.pk, delivery_ids=ids, reason=reason)
             self.message_user(
                 request, f"Discarded {len(discarded)} dead letter(s).", messages.SUCCESS
             )
@@ -277,6 +272,103 @@ class DeadLetterAdmin(DeliveryAdminBase):
                 "select_across": request.POST.get("select_across", "0"),
             },
         )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The detail page, with Retry and Discard for those who may (see change_form.html)."""
+        rights = {
+            "can_retry": self.has_retry_permission(request),
+            "can_discard": self.has_discard_permission(request),
+            "discard_form": DiscardForm(auto_id="id_discard_%s"),
+        }
+        return super().change_view(
+            request, object_id, form_url, {**rights, **(extra_context or {})}
+        )
+
+    def _dead_or_refused(self, request: HttpRequest, pk: int) -> Delivery | HttpResponse:
+        """The dead letter ``pk``; 404 if there is no such delivery, 400 if it is not dead."""
+        delivery = Delivery.objects.select_related("event").filter(pk=pk).first()
+        if delivery is None:
+            raise Http404(f"id: no delivery {pk}")
+        if delivery.status != Delivery.Status.DEAD:
+            return self._refused(
+                request,
+                delivery,
+                f"id: delivery {pk} is {delivery.status}, not dead; "
+                "only dead letters can be retried or discarded.",
+            )
+        return delivery
+
+    def _refused(
+        self,
+        request: HttpRequest,
+        delivery: Delivery,
+        error: str,
+        form: DiscardForm | None = None,
+    ) -> HttpResponse:
+        return TemplateResponse(
+            request,
+            "admin/eventhub/deadletter/refused.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Dead letter not changed",
+                "opts": self.model._meta,
+                "delivery": delivery,
+                "error": error,
+                "discard_form": form,
+            },
+            status=400,
+        )
+
+    def _after_repair(self, request: HttpRequest, delivery: Delivery) -> HttpResponseRedirect:
+        """To the delivery's own page (the dead-letter page is gone once it is not dead)."""
+        if request.user.has_perm("eventhub.view_delivery") or request.user.has_perm(
+            "eventhub.change_delivery"
+        ):
+            return HttpResponseRedirect(
+                reverse("admin:eventhub_delivery_change", args=[delivery.pk])
+            )
+        return HttpResponseRedirect(reverse("admin:eventhub_deadletter_changelist"))
+
+    def retry_one_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST from the detail page: retry this dead letter (through a retry batch)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_retry_permission(request):
+            raise PermissionDenied("permission eventhub.retry_deadletter required")
+        found = self._dead_or_refused(request, pk)
+        if isinstance(found, HttpResponse):
+            return found
+        self._start_batch(request, Delivery.objects.filter(pk=found.pk), "detail page")
+        return self._after_repair(request, found)
+
+    def discard_one_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST ``reason`` from the detail page: discard this dead letter with that reason."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_discard_permission(request):
+            raise PermissionDenied("permission eventhub.discard_deadletter required")
+        found = self._dead_or_refused(request, pk)
+        if isinstance(found, HttpResponse):
+            return found
+        form = DiscardForm(request.POST, auto_id="id_discard_%s")
+        if not form.is_valid():
+            errors = "; ".join(f"{name}: {' '.join(e)}" for name, e in form.errors.items())
+            return self._refused(request, found, errors, form)
+        reason = form.cleaned_data["reason"]
+        discarded = discard_requested(
+            user_id=request.user.pk, delivery_ids=[found.pk], reason=reason
+        )
+        if discarded:
+            self.message_user(request, "Discarded 1 dead letter.", messages.SUCCESS)
+        else:  # retried or discarded by someone else in the meantime
+            self.message_user(request, "Not discarded: it is no longer dead.", messages.WARNING)
+        return self._after_repair(request, found)
 
     def retry_matching_view(self, request: HttpRequest) -> HttpResponse:
         """POST: retry every dead letter matching the change list's current filters."""

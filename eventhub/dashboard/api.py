@@ -8,10 +8,11 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
+from ..dead_letter_actions import discard_requested, retry_requested
 from ..http import BadRequest, failure, json_body, success
-from ..models import Event
+from ..models import Delivery, Event
 from ..span_store import spans_of
 from .fault_switches import FaultSwitchError, fault_rule_json, fault_rule_set, fault_rules
 
@@ -64,3 +65,59 @@ def faults(request: HttpRequest) -> JsonResponse:
     except FaultSwitchError as exc:
         return failure(str(exc), 400)
     return success(fault_rule_json(rule))
+
+
+MAX_REASON_CHARS = 2000
+
+
+def _dead_letter(delivery_id: int) -> Delivery:
+    """The dead delivery ``delivery_id``: BadRequest 404 if unknown, 400 if it is not dead."""
+    delivery = Delivery.objects.filter(pk=delivery_id).only("pk", "status").first()
+    if delivery is None:
+        raise BadRequest(f"id: no delivery {delivery_id}", 404)
+    if delivery.status != Delivery.Status.DEAD:
+        raise BadRequest(
+            f"id: delivery {delivery_id} is {delivery.status}, not dead; "
+            "only dead letters can be retried or discarded"
+        )
+    return delivery
+
+
+@require_POST
+@staff_only
+def dead_letter_retry(request: HttpRequest, delivery_id: int) -> JsonResponse:
+    """POST: retry one dead letter, as the admin does (a retry batch the relay carries out);
+    needs ``eventhub.retry_deadletter``. 202 with the batch: the outcome arrives live."""
+    if not request.user.has_perm("eventhub.retry_deadletter"):
+        return failure("permission eventhub.retry_deadletter required", 403)
+    try:
+        delivery = _dead_letter(delivery_id)
+    except BadRequest as exc:
+        return failure(exc.message, exc.status)
+    batch = retry_requested(user_id=request.user.pk, delivery_ids=[delivery.pk], why="dashboard")
+    return success({"id": delivery.pk, "batch": batch.pk}, status=202)
+
+
+@require_POST
+@staff_only
+def dead_letter_discard(request: HttpRequest, delivery_id: int) -> JsonResponse:
+    """POST ``{reason}``: discard one dead letter with that reason (required); needs
+    ``eventhub.discard_deadletter``."""
+    if not request.user.has_perm("eventhub.discard_deadletter"):
+        return failure("permission eventhub.discard_deadletter required", 403)
+    try:
+        delivery = _dead_letter(delivery_id)
+        body = json_body(request)
+        reason = body.get("reason") if isinstance(body, dict) else None
+        if not isinstance(reason, str) or not reason.strip():
+            raise BadRequest("reason: a reason is required to discard a dead letter")
+        if len(reason.strip()) > MAX_REASON_CHARS:
+            raise BadRequest(f"reason: at most {MAX_REASON_CHARS} characters")
+    except BadRequest as exc:
+        return failure(exc.message, exc.status)
+    discarded = discard_requested(
+        user_id=request.user.pk, delivery_ids=[delivery.pk], reason=reason
+    )
+    if not discarded:  # retried or discarded by someone else since the check above
+        return failure(f"id: delivery {delivery.pk} is no longer dead", 400)
+    return success({"id": delivery.pk, "status": Delivery.Status.DISCARDED})

@@ -15,10 +15,10 @@ from ..models import Delivery, FaultRule
 from ..pages import with_csp
 
 
-def _admin_delivery_url() -> str:
-    """The admin's delivery list (where dead letters are retried), if it is registered."""
+def _admin_dead_letters_url() -> str:
+    """The admin's dead letters (their list and detail pages), if it is registered."""
     try:
-        return reverse("admin:eventhub_delivery_changelist")
+        return reverse("admin:eventhub_deadletter_changelist")
     except NoReverseMatch:
         return ""
 
@@ -36,6 +36,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "switches": list(fault_switches()),
             "statuses": Delivery.Status.values,
             "fault_modes": FaultRule.Mode.choices,
-            "admin_deliveries": _admin_delivery_url(),
+            "admin_dead_letters": _admin_dead_letters_url(),
+            # What the page may offer; each POST is checked again on the server.
+            "dead_letter_rights": {
+                "retry": request.user.has_perm("eventhub.retry_deadletter"),
+                "discard": request.user.has_perm("eventhub.discard_deadletter"),
+                "adminUrl": _admin_dead_letters_url(),
+            },
         },
     )

@@ -10,7 +10,7 @@ const PREVIEW_CHARS = 140;
 export class FlowView {
   constructor(model, ui) {
     this.model = model;
-    this.ui = ui; // { open: Set, openData: Set, openAttempts: Set, attempts: Map, spans: Map, toggle, requestAttempts }
+    this.ui = ui; // { open: Set, openData: Set, openAttempts: Set, attempts: Map, spans: Map, toggle, requestAttempts, deadLetters }
     this.cache = new Map(); // correlationId -> { key, el }
   }
 
@@ -144,6 +144,7 @@ export class FlowView {
     h("div", { class: "chip-meta" }, meta.join(" · ")),
     d.traceId ? h("div", { class: "trace", title: `trace ${d.traceId}` }, `trace ${shortId(d.traceId, 16)}`) : null,
     d.lastError ? h("div", { class: "chip-error" }, d.lastError) : null,
+    d.status === "dead" && this.ui.deadLetters ? this.ui.deadLetters.buttons(d.id, `delivery ${d.id} (${d.subscriber})`) : null,
     open ? h("ol", { class: "attempts" }, attempts ? attempts.map((a) =>
       h("li", { class: `outcome-${a.outcome}` },
         `#${a.number} ${a.outcome} ${a.durationMs !== null ? Math.round(a.durationMs * 10) / 10 + " ms" : ""} on ${a.worker}`,

@@ -2,6 +2,7 @@
 // per animation frame, with filters, paging and pause/resume.
 import { h, jsonFromScript, setText } from "../dom.js";
 import { LiveSocket, showStatus } from "../live-socket.js";
+import { DeadLetterActions } from "./dead-letters.js";
 import { FlowView } from "./flows.js";
 import { Timeline } from "./model.js";
 import { FaultSwitches, renderCounters, renderDeadLetters } from "./panels.js";
@@ -13,7 +14,8 @@ const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const model = new Timeline();
 const params = new URLSearchParams(location.search);
-const filters = { type: "", status: "", subscriber: "", cid: params.get("flow") || "" };
+// ?flow= opens that flow; ?correlationId= (the name the API uses) is honoured the same way.
+const filters = { type: "", status: "", subscriber: "", cid: (params.get("flow") || params.get("correlationId") || "").trim() };
 const flowsEl = document.getElementById("flows");
 let paused = false;
 let pausedNew = 0;
@@ -27,7 +29,10 @@ let unrendered = [];
 const metrics = { received: 0, latencies: [], renderLatencies: [], renders: 0 };
 window.__eventhubMetrics = metrics;
 
+const deadLetters = new DeadLetterActions(jsonFromScript("dead-letter-rights"));
+
 const ui = {
+  deadLetters,
   open: new Set(filters.cid ? [filters.cid] : []),
   openData: new Set(),
   openAttempts: new Set(),
@@ -136,7 +141,7 @@ function onBatch(msg) {
   }
   metrics.received += added.length;
   if (msg.stats) stats = msg.stats;
-  if (msg.deadLetters) renderDeadLetters(msg.deadLetters, openFlow);
+  if (msg.deadLetters) renderDeadLetters(msg.deadLetters, openFlow, deadLetters);
   model.trim(new Set([...ui.open, filters.cid].filter(Boolean)));
   if (paused && added.length) {
     pausedNew += added.length;
@@ -194,6 +199,7 @@ function setFilter(name, value) {
     socket.send({ type: "flow", correlationId: value });
   }
   const url = new URL(location.href);
+  url.searchParams.delete("correlationId");
   if (filters.cid) url.searchParams.set("flow", filters.cid);
   else url.searchParams.delete("flow");
   history.replaceState(null, "", url);

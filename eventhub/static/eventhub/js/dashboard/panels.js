@@ -11,11 +11,15 @@ export function renderCounters(stats, cursor) {
   setText(document.getElementById("c-cursor"), cursor ?? 0);
 }
 
-export function renderDeadLetters(dead, onOpenFlow) {
+// `actions` (dead-letters.js) adds Retry / Discard to each row, if the operator may.
+export function renderDeadLetters(dead, onOpenFlow, actions) {
   setText(document.getElementById("dead-total"), dead.total);
   document.getElementById("dead-groups").replaceChildren(...(dead.groups.length
     ? dead.groups.map((g) => h("tr", { class: "dead-group", dataset: { subscriber: g.subscriber, count: g.count } },
-      h("td", null, g.subscriber), h("td", { class: "error" }, g.error), h("td", { class: "num count" }, g.count)))
+      h("td", null, actions && actions.rights.adminUrl
+        ? h("a", { href: `${actions.rights.adminUrl}?${new URLSearchParams({ subscriber__exact: g.subscriber })}` }, g.subscriber)
+        : g.subscriber),
+      h("td", { class: "error" }, g.error), h("td", { class: "num count" }, g.count)))
     : [h("tr", null, h("td", { colspan: 3, class: "empty" }, "none"))]));
   document.getElementById("dead-recent").replaceChildren(...dead.recent.map((d) =>
     h("li", { class: "dead-letter", dataset: { delivery: d.id, subscriber: d.subscriber } },
@@ -23,7 +27,9 @@ export function renderDeadLetters(dead, onOpenFlow) {
         h("span", { class: "when" }, clock(d.deadAt))),
       h("div", { class: "error" }, d.error),
       h("div", { class: "meta" }, `delivery ${d.id} · ${d.attempts} attempts · flow `,
-        h("button", { type: "button", class: "linkish", onclick: () => onOpenFlow(d.correlationId) }, shortId(d.correlationId, 13))))));
+        h("button", { type: "button", class: "linkish", onclick: () => onOpenFlow(d.correlationId) }, shortId(d.correlationId, 13)),
+        actions ? [" · ", actions.detailsLink(d.id)] : null),
+      actions ? actions.buttons(d.id, `delivery ${d.id} (${d.subscriber} ← ${d.eventType})`) : null)));
 }
 
 export class FaultSwitches {

@@ -1,0 +1,53 @@
+"""An operator's retry or discard of dead letters, with the admin log entry that records it.
+
+The admin's actions, the dead-letter detail page and the dashboard all come here, so every
+way in retries through the same path (a RetryBatch the relay carries out at its rate) and
+leaves the same audit trail (one LogEntry per dead letter, with the user and the reason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db.models import QuerySet
+
+from .bus.dead_letters import dead_letter_discard
+from .bus.retry_batches import retry_batch_create
+from .models import Delivery, RetryBatch
+
+
+def log_actions(*, user_id: int, queryset: QuerySet[Any], message: str) -> None:
+    """One admin log entry per object, with who (the user) and why (the message)."""
+    LogEntry.objects.log_actions(
+        user_id=user_id,
+        queryset=queryset,
+        action_flag=CHANGE,
+        change_message=message,
+        single_object=False,
+    )
+
+
+def retry_requested(*, user_id: int, delivery_ids: Iterable[int], why: str) -> RetryBatch:
+    """Start a retry batch of these dead letters for the user, and log it."""
+    ids = list(delivery_ids)
+    batch = retry_batch_create(delivery_ids=ids, user_id=user_id)
+    log_actions(
+        user_id=user_id,
+        queryset=Delivery.objects.filter(pk__in=ids),
+        message=f"Retried ({why}; batch {batch.pk})",
+    )
+    return batch
+
+
+def discard_requested(*, user_id: int, delivery_ids: Iterable[int], reason: str) -> list[int]:
+    """Discard these dead letters with the user's reason (required), and log those discarded."""
+    reason = reason.strip()
+    discarded = dead_letter_discard(delivery_ids=delivery_ids, reason=reason)
+    log_actions(
+        user_id=user_id,
+        queryset=Delivery.objects.filter(pk__in=discarded),
+        message=f"Discarded: {reason}",
+    )
+    return discarded

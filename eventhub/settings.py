@@ -174,6 +174,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# What a task prints (the console mail backend's mails under ./bin/run) is logged at INFO as
+# celery.redirected; Celery's default, WARNING, made every mail read as a warning.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 # Keep a running handler going when the broker connection drops; its lease covers the rest.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_SEND_TASK_EVENTS = False

@@ -174,6 +174,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# What a task prints (the console mail backend's mails under ./bin/run) is logged at INFO as
+# celery.redirected; Celery's default, WARNING, made every mail read as a warning.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 # Keep a running handler going when the broker connection drops; its lease covers the rest.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
@@ -184,10 +187,25 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_DB_REUSE_MAX = 2**62
 WORKER_CONN_MAX_AGE = env_int("EVENTHUB_WORKER_CONN_MAX_AGE", 60)
 
+# A consumer waits for its messages with channels_redis's blocking read, BZPOPMIN of
+# RedisChannelLayer.brpop_timeout (5 s). redis-py 8 gives a connection a 5 s socket timeout
+# by default, so every socket that heard nothing for 5 s timed out on that read: daphne logged
+# redis.exceptions.TimeoutError and closed it (1011). The layer's reads wait 3x the blocking
+# read instead, connects still fail fast, and TCP keepalive notices a vanished server.
+CHANNEL_LAYER_SOCKET_TIMEOUT = 15.0
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [os.environ.get("CHANNEL_LAYER_URL", REDIS_URL)]},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": os.environ.get("CHANNEL_LAYER_URL", REDIS_URL),
+                    "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
+                    "socket_connect_timeout": 2.0,
+                    "socket_keepalive": True,
+                }
+            ]
+        },
     }
 }
 

@@ -3,13 +3,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import api
+from . import api, pages
 
 urlpatterns = [
     path("", include("orders.urls")),
     path("", include("inventory.urls")),
     path("events", api.events, name="events"),
     path("healthz", api.healthz, name="healthz"),
+    path("favicon.ico", pages.favicon, name="favicon"),
     path("dashboard/", include("eventhub.dashboard.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -3,7 +3,8 @@
 PostgreSQL, RabbitMQ as the broker, two daphne processes, a worker per queue group (the saga's
 queues and the notifications queue) and the relay. An order placed through one web process
 shows up live on a staff dashboard websocket of the other (through the shared channel layer:
-the second process never resyncs on its own) and completes.
+the second process never resyncs on its own) and completes. And deliveries sent while no
+worker is up wait in RabbitMQ: the publisher declares their queues.
 """
 
 from __future__ import annotations
@@ -89,12 +90,14 @@ def _two_free_ports() -> int:
 
 
 class Honcho:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    """``honcho start -c web=2`` of the Procfile: all its processes, or those named."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, processes: tuple[str, ...] = ()):
         self.port = _two_free_ports()
         self.log_path = log_path
         self.process = subprocess.Popen(
             [str(ROOT / ".venv/bin/honcho"), "start", "-f", str(ROOT / "Procfile"),
-             "-d", str(ROOT), "-p", str(self.port), "-c", "web=2", "--no-colour"],
+             "-d", str(ROOT), "-p", str(self.port), "-c", "web=2", "--no-colour", *processes],
             cwd=ROOT, env=env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
@@ -134,24 +137,32 @@ def _web_answers(port: int) -> bool:
         return False
 
 
+def _wait_for_web(stack: Honcho) -> None:
+    for port in (stack.port, stack.port + 1):
+        wait_until(
+            lambda port=port: stack.running() and _web_answers(port),
+            timeout=90,
+            interval=0.2,
+            message=f"daphne on {port}",
+        )
+
+
 @pytest.fixture
-def topology(worker_env: dict[str, str], rabbitmq_url: str, tmp_path: Path) -> Iterator[Honcho]:
-    env = {
+def topology_env(worker_env: dict[str, str], rabbitmq_url: str) -> dict[str, str]:
+    return {
         **worker_env,
         "CELERY_BROKER_URL": rabbitmq_url,
         "PATH": f"{ROOT / '.venv/bin'}:{os.environ.get('PATH', '')}",
         # Only a notice over the shared channel layer can wake the second process's socket.
         "EVENTHUB_LIVE_RESYNC_SECONDS": "600",
     }
-    stack = Honcho(env, tmp_path / "honcho.log")
+
+
+@pytest.fixture
+def topology(topology_env: dict[str, str], rabbitmq_url: str, tmp_path: Path) -> Iterator[Honcho]:
+    stack = Honcho(topology_env, tmp_path / "honcho.log")
     try:
-        for port in (stack.port, stack.port + 1):
-            wait_until(
-                lambda port=port: stack.running() and _web_answers(port),
-                timeout=90,
-                interval=0.2,
-                message=f"daphne on {port}",
-            )
+        _wait_for_web(stack)
         probe = Celery(broker=rabbitmq_url)
 
         def both_workers_answer() -> bool:
@@ -235,3 +246,40 @@ def test_an_order_through_one_web_process_is_live_on_the_others_dashboard_and_co
     for group, workers in ran_by.items():
         pids = _processes_of(topology, group)
         assert workers and {int(w.rsplit(":", 1)[1]) for w in workers} <= pids, (group, workers)
+
+
+def _queued_messages(rabbitmq_url: str) -> int:
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", rabbitmq_url.rsplit("/", 1)[1], "messages"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return sum(int(line) for line in listing.split() if line.isdigit())
+
+
+def test_deliveries_sent_before_any_worker_listens_wait_in_rabbitmq_until_one_does(
+    topology_env: dict[str, str], rabbitmq_url: str, tmp_path: Path
+):
+    """The publisher declares each queue: a message is not dropped for want of a consumer."""
+    web = Honcho(topology_env, tmp_path / "web.log", ("web",))
+    workers: Honcho | None = None
+    try:
+        _wait_for_web(web)
+        order = http_json("POST", f"http://127.0.0.1:{web.port}/orders", SEED_ORDER)["data"]
+        first = Delivery.objects.filter(event__correlation_id=order["correlationId"])
+        sent = first.filter(dispatched_at__isnull=False).count()
+        assert sent == first.count() > 0
+        assert _queued_messages(rabbitmq_url) == sent
+
+        workers = Honcho(topology_env, tmp_path / "workers.log", ("saga", "notifications"))
+        assert wait_for_flow(order, timeout=90).status == Order.Status.CONFIRMED
+        # No relay ran: each delivery went through the broker once, none was sent again.
+        deliveries = Delivery.objects.filter(event__correlation_id=order["correlationId"])
+        assert set(deliveries.values_list("dispatch_seq", flat=True)) == {1}
+        assert set(deliveries.values_list("status", flat=True)) == {Delivery.Status.SUCCEEDED}
+    finally:
+        if workers:
+            workers.stop()
+        web.stop()

@@ -3,31 +3,32 @@
 Every figure is a grouped aggregate over the rows that record it, so it is the same whichever
 process asks and survives any restart. Nothing here writes. The bus deletes no Event,
 Delivery or Attempt row (there is no pruning), so the ``_total`` figures only grow, with the
-exceptions named in each docstring. Costs: each family is one grouped query; the counters
-and histograms scan their table, the gauges use the ``(status, dispatched_at,
+exceptions named in each docstring. Costs: the attempt families are counted incrementally
+(``attempt_tally``); events and deliveries by outcome are grouped counts over their
+``(event_type, id)`` and status indexes; the gauges use the ``(status, dispatched_at,
 next_attempt_at)`` index.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, Sum
+from django.db.models import Count, F, Min, Q
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
 from ..bus import subscribers
 from ..bus.builtin_events import EventProcessingFailed
 from ..models import Attempt, Delivery, Event
+from .attempt_tally import (
+    FINISHED,
+    HANDLER_BUCKETS,
+    QUEUE_WAIT_BUCKETS,
+    Histogram,
+    Tally,
+    attempt_tally,
+)
 from .families import Family, HistogramSample, Labels, Sample
 
-HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-"""Seconds; a handler's default time limit is 60 s (EVENTHUB_DEFAULT_TIMEOUT_SECONDS)."""
-QUEUE_WAIT_BUCKETS = (*HANDLER_BUCKETS, 300.0, 600.0)
-"""Up to 600 s, the relay's re-dispatch window (EVENTHUB_REDISPATCH_AFTER_SECONDS)."""
-
 DELIVERY_OUTCOMES = ("succeeded", "failed", "dead", "lost", "discarded")
-ATTEMPT_OUTCOMES = (Attempt.Outcome.SUCCEEDED, Attempt.Outcome.FAILED, Attempt.Outcome.LOST)
 DISPATCHABLE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
 
 
@@ -111,22 +112,19 @@ def deliveries_by_outcome() -> Family:
     )
 
 
-def attempts_by_outcome() -> Family:
+def attempts_by_outcome(tally: Tally | None = None) -> Family:
     """Finished attempts by outcome: succeeded, failed (the handler raised), lost (its worker
     died or its lease ran out). Running attempts are not counted until they finish."""
-    rows = (
-        Attempt.objects.filter(outcome__in=ATTEMPT_OUTCOMES)
-        .values("delivery__subscriber", "outcome")
-        .annotate(n=Count("pk"))
-    )
-    by = {
-        (("subscriber", r["delivery__subscriber"]), ("outcome", r["outcome"])): r["n"] for r in rows
-    }
+    tally = tally if tally is not None else attempt_tally()
     keys = [
         (("subscriber", name), ("outcome", str(outcome)))
         for name in _known_subscribers()
-        for outcome in ATTEMPT_OUTCOMES
+        for outcome in FINISHED
     ]
+    by = {
+        (("subscriber", name), ("outcome", outcome)): n
+        for (name, outcome), n in tally.attempts.items()
+    }
     return Family(
         "eventhub_attempts_total",
         "counter",
@@ -135,61 +133,37 @@ def attempts_by_outcome() -> Family:
     )
 
 
-def _histogram(
-    rows: object, group: str, label: str, buckets: tuple[float, ...], known: list[str]
+def _histograms(
+    label: str, by: dict[str, Histogram], buckets: tuple[float, ...], known: list[str]
 ) -> list[HistogramSample]:
-    """Fold rows of ``{group, count, total, le_0 ...}`` into cumulative histogram samples."""
-    samples: dict[str, HistogramSample] = {
-        name: HistogramSample(((label, name),), tuple((b, 0) for b in buckets), 0, 0.0)
-        for name in known
-    }
-    for row in rows:  # type: ignore[attr-defined]
-        total = row["total"]
-        seconds = total.total_seconds() if isinstance(total, timedelta) else float(total or 0)
-        samples[row[group]] = HistogramSample(
-            ((label, row[group]),),
-            tuple((b, row[f"le_{i}"]) for i, b in enumerate(buckets)),
-            row["count"],
-            seconds,
+    empty = Histogram(tuple(0 for _ in buckets), 0, 0.0)
+    return [
+        HistogramSample(
+            ((label, name),),
+            tuple(zip(buckets, by.get(name, empty).cumulative, strict=True)),
+            by.get(name, empty).count,
+            by.get(name, empty).total,
         )
-    return [samples[name] for name in sorted(samples)]
+        for name in sorted(set(known) | by.keys())
+    ]
 
 
-def _bucket_counts(value: str, buckets: tuple[float, ...]) -> dict[str, Count]:
-    return {
-        f"le_{i}": Count("pk", filter=Q(**{f"{value}__lte": timedelta(seconds=b)}))
-        for i, b in enumerate(buckets)
-    }
-
-
-def handler_durations() -> Family:
+def handler_durations(tally: Tally | None = None) -> Family:
     """How long handlers ran: every attempt that succeeded or failed, finished - started.
 
     Lost attempts are left out: their end is when the relay noticed, not when the handler
     stopped. So the count equals ``attempts_total`` of succeeded + failed.
     """
-    duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
-    rows = (
-        Attempt.objects.filter(outcome__in=[Attempt.Outcome.SUCCEEDED, Attempt.Outcome.FAILED])
-        .annotate(duration=duration)
-        .values("delivery__subscriber")
-        .annotate(
-            count=Count("pk"),
-            total=Sum("duration"),
-            **_bucket_counts("duration", HANDLER_BUCKETS),
-        )
-    )
+    tally = tally if tally is not None else attempt_tally()
     return Family(
         "eventhub_handler_duration_seconds",
         "histogram",
         "Handler run time per attempt (succeeded or failed), by subscriber.",
-        _histogram(
-            rows, "delivery__subscriber", "subscriber", HANDLER_BUCKETS, _known_subscribers()
-        ),
+        _histograms("subscriber", tally.durations, HANDLER_BUCKETS, _known_subscribers()),
     )
 
 
-def queue_waits() -> Family:
+def queue_waits(tally: Tally | None = None) -> Family:
     """From publish (the event's commit) to the start of its delivery's first attempt.
 
     First attempts only: when a retry was dispatched is not kept once it has run (the
@@ -197,22 +171,12 @@ def queue_waits() -> Family:
     the backoff the policy chose, which is not queueing. So the count equals the number of
     deliveries that have started.
     """
-    wait = ExpressionWrapper(
-        F("started_at") - F("delivery__event__recorded_at"), output_field=DurationField()
-    )
-    rows = (
-        Attempt.objects.filter(number=1)
-        .annotate(wait=wait)
-        .values("delivery__queue")
-        .annotate(
-            count=Count("pk"), total=Sum("wait"), **_bucket_counts("wait", QUEUE_WAIT_BUCKETS)
-        )
-    )
+    tally = tally if tally is not None else attempt_tally()
     return Family(
         "eventhub_queue_wait_seconds",
         "histogram",
         "Publish to the start of a delivery's first attempt, by queue.",
-        _histogram(rows, "delivery__queue", "queue", QUEUE_WAIT_BUCKETS, subscribers.queues()),
+        _histograms("queue", tally.waits, QUEUE_WAIT_BUCKETS, subscribers.queues()),
     )
 
 
@@ -276,12 +240,13 @@ def deliveries_in_flight() -> Family:
 
 def read_all() -> list[Family]:
     """Every database family, in the order the scrape endpoint prints them."""
+    tally = attempt_tally()
     return [
         events_published(),
         deliveries_by_outcome(),
-        attempts_by_outcome(),
-        handler_durations(),
-        queue_waits(),
+        attempts_by_outcome(tally),
+        handler_durations(tally),
+        queue_waits(tally),
         dead_letters(),
         outbox_lag(),
         deliveries_in_flight(),

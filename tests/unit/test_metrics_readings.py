@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from eventhub.metrics import readings
+from eventhub.metrics import attempt_tally, readings
 from eventhub.metrics.exposition import render
 from eventhub.metrics.families import Family, HistogramSample, Sample
 from eventhub.models import Attempt, Delivery, Event
@@ -154,3 +154,35 @@ def test_the_text_format_escapes_label_values_and_spells_out_histograms():
         'y_seconds_sum{q="o"} 4.25',
         'y_seconds_count{q="o"} 3',
     ]
+
+
+def test_the_attempt_tally_settles_finished_attempts_and_recounts_only_the_tail(monkeypatch):
+    """Incremental counting gives the full count: below the oldest running attempt only."""
+    monkeypatch.setattr(attempt_tally, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(attempt_tally, "_settled", attempt_tally._Settled())
+    mail = delivery(MAIL, Delivery.Status.RUNNING, queue="notifications", attempts=4)
+    attempt(mail, 1, Attempt.Outcome.FAILED, NOW, 0.1)
+    running = Attempt.objects.create(
+        delivery=mail, number=2, worker="test:1", started_at=NOW, outcome=Attempt.Outcome.RUNNING
+    )
+    attempt(mail, 3, Attempt.Outcome.FAILED, NOW, 0.1)
+
+    tally = attempt_tally.attempt_tally()
+    assert tally.attempts == {(MAIL, "failed"): 2}
+    assert attempt_tally._settled.watermark == running.pk - 1  # held below the running one
+
+    Attempt.objects.filter(pk=running.pk).update(
+        outcome=Attempt.Outcome.SUCCEEDED, finished_at=NOW + timedelta(seconds=1)
+    )
+    attempt(mail, 4, Attempt.Outcome.LOST, NOW, 70)
+    tally, full = attempt_tally.attempt_tally(), attempt_tally.count_range(0, None)
+    assert (tally.attempts, tally.waits) == (full.attempts, full.waits)
+    [(name, durations)] = tally.durations.items()
+    assert durations.cumulative == full.durations[name].cumulative
+    assert durations.total == pytest.approx(full.durations[name].total) == 1.2
+    assert tally.attempts == {(MAIL, "failed"): 2, (MAIL, "succeeded"): 1, (MAIL, "lost"): 1}
+    assert tally.durations[MAIL].count == 3 and tally.waits["notifications"].count == 1
+    assert attempt_tally._settled.watermark == Attempt.objects.latest("pk").pk
+
+    Attempt.objects.all().delete()  # as between tests: the settled tally must not survive it
+    assert attempt_tally.attempt_tally().attempts == {}

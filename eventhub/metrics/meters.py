@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -25,6 +26,10 @@ from .exposition import from_opentelemetry
 from .families import Family
 
 _scrape_reader: InMemoryMetricReader | None = None
+
+
+def enabled() -> bool:
+    return bool(settings.EVENTHUB["METRICS"])
 
 
 def otlp_configured() -> bool:
@@ -41,8 +46,13 @@ def otlp_reader() -> MetricReader:
 
 
 def configure(resource: Resource) -> None:
-    """Install this process's meter provider (before the instrumentations ask for meters)."""
+    """Install this process's meter provider (before the instrumentations ask for meters).
+
+    With ``EVENTHUB_METRICS=false`` none is installed: the instrumentations get no-op meters.
+    """
     global _scrape_reader
+    if not enabled():
+        return
     _scrape_reader = InMemoryMetricReader()
     process_readers: list[MetricReader] = [_scrape_reader]
     if otlp_configured():

@@ -20,7 +20,7 @@ from opentelemetry.sdk.resources import Resource
 
 from . import readings
 from .families import Family, Sample
-from .meters import otlp_configured, otlp_reader
+from .meters import enabled, otlp_configured, otlp_reader
 
 # The families that OpenTelemetry can observe (counters and gauges, not the histograms),
 # under OpenTelemetry names: a collector's Prometheus exporter adds _total and the unit.
@@ -58,7 +58,7 @@ def observe_database(provider: metrics.MeterProvider) -> None:
 
 def push_database_readings(service: str = "eventhub-relay") -> MeterProvider | None:
     """In the one process that should (the relay): push the readings over OTLP, if set."""
-    if not otlp_configured():
+    if not (enabled() and otlp_configured()):
         return None
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
     provider = MeterProvider(resource=resource, metric_readers=[otlp_reader()])

@@ -38,6 +38,8 @@ def _refusal(request: HttpRequest) -> HttpResponse | None:
 
 @require_GET
 def scrape(request: HttpRequest) -> HttpResponse:
+    if not meters.enabled():
+        return failure("Metrics are switched off (EVENTHUB_METRICS=false)", 404)
     refused = _refusal(request)
     if refused is not None:
         return refused

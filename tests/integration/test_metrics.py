@@ -145,6 +145,12 @@ def test_the_scrape_endpoint_wants_a_staff_session_or_the_bearer_token(settings)
     assert status == 200 and "# TYPE eventhub_deliveries_total counter" in text
 
 
+def test_with_metrics_switched_off_the_endpoint_is_not_there(settings):
+    settings.EVENTHUB = {**settings.EVENTHUB, "METRICS": False, "METRICS_TOKEN": TOKEN}
+    status, text = scrape(Authorization=f"Bearer {TOKEN}")
+    assert status == 404 and "EVENTHUB_METRICS=false" in text
+
+
 def get(url: str, **headers: str) -> tuple[int, str]:
     request = urllib.request.Request(url, headers=headers)
     try:

@@ -7,4 +7,9 @@ already are the record of every outcome, written in the same transactions that d
 processes and restarts by construction, and there is no hook in the delivery hot path.
 What only a process knows (HTTP requests of each web process) comes from the OpenTelemetry
 instrumentation through each process's own meter provider (``meters``).
+
+- ``readings``: the database families (``attempt_tally`` counts attempts incrementally);
+- ``exposition``: the Prometheus text format; ``families``: what a family is;
+- ``meters``: each process's meter provider; ``pushed``: the readings over OTLP (relay);
+- ``views``: ``GET /metrics``, for staff or the bearer token.
 """

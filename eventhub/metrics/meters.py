@@ -3,8 +3,9 @@
 Each process (web, worker, relay) gets a meter provider with an in-memory reader, which the
 scrape endpoint of a web process reads (the HTTP server metrics of the Django and ASGI
 instrumentation), and, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, a periodic OTLP push.
-Every process pushes under its own resource, so a collector sums them correctly: no
-process's figures are lost to another's registry.
+Every process pushes under its own ``service.instance.id`` (the SDK's ``Resource.create``
+draws a UUID per pid, after a fork too), so a collector keeps each prefork pool process's
+cumulative series apart and sums them correctly.
 The database readings go over OTLP from one process only: see ``pushed``.
 """
 

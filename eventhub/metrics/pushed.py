@@ -2,7 +2,7 @@
 
 The readings are the same from every process, so exactly one process pushes them: the relay
 (``push_database_readings``, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set). A second relay
-would push them twice, under a second ``service.instance.id``: aggregate them with max, not
+would push them again, under its own ``service.instance.id``: aggregate them with max, not
 sum. The latency histograms are computed by SQL into fixed buckets, which the OpenTelemetry
 API cannot observe (it has no asynchronous histogram): they are on the scrape endpoint only.
 """

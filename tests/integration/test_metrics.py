@@ -221,6 +221,7 @@ class MetricsReceiver(ThreadingHTTPServer):
 
     def __init__(self) -> None:
         self.points: list[tuple[str, str, dict[str, str], float]] = []
+        self.instances: set[tuple[str, str]] = set()  # (service, service.instance.id)
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _MetricsHandler)
 
@@ -244,11 +245,10 @@ class _MetricsHandler(BaseHTTPRequestHandler):
         if self.path == "/v1/metrics":
             request = ExportMetricsServiceRequest.FromString(body)
         for resource in request.resource_metrics:
-            service = next(
-                a.value.string_value
-                for a in resource.resource.attributes
-                if a.key == "service.name"
-            )
+            names = {a.key: a.value.string_value for a in resource.resource.attributes}
+            service = names["service.name"]
+            with self.server.lock:
+                self.server.instances.add((service, names.get("service.instance.id", "")))
             for scope in resource.scope_metrics:
                 for metric in scope.metrics:
                     kind = metric.WhichOneof("data")
@@ -303,6 +303,8 @@ def test_the_relay_pushes_the_database_readings_over_otlp(
         relay.send_signal(signal.SIGTERM)
         assert relay.wait(30) == 0, log.read_text()
 
+    [(service, instance)] = metrics_receiver.instances  # one process, one instance
+    assert service == "eventhub-relay" and instance
     published = metrics_receiver.of("eventhub-relay", "eventhub.events.published")
     assert published == [({"event_type": "order.created"}, 1)], log.read_text()
     waiting = Delivery.objects.filter(event__correlation_id=order["correlationId"]).count()

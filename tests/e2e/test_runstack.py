@@ -285,3 +285,31 @@ def test_starts_again_right_after_a_stop_that_left_time_wait_sockets(
         proc.wait(EXIT_SECONDS)
         for process in alive(leftovers):
             process.kill()
+
+
+def test_a_crashed_embedded_redis_is_started_again_and_orders_flow(stack: Stack) -> None:
+    redis = poll(lambda: child_of(stack, "redis-server"), seconds=FLOW_SECONDS, what="redis")
+    redis.send_signal(signal.SIGKILL)
+    poll(
+        lambda: "runstack: redis exited with -9; restarting in 1 s" in stack.output(),
+        seconds=10,
+        what="runstack logging the restart of Redis",
+    )
+    poll(
+        lambda: (r := child_of(stack, "redis-server")) and r.pid != redis.pid,
+        seconds=START_SECONDS,
+        what="a new redis-server",
+    )
+    status, created = stack.request(
+        "POST",
+        "/orders",
+        {"userId": "user-789", "items": [{"productId": "PROD-001", "quantity": 1, "price": 6999}]},
+    )
+    assert status == 201, created
+    order_id = created["data"]["orderId"]
+    poll(
+        lambda: stack.request("GET", f"/orders/{order_id}")[1]["data"]["status"] == "confirmed",
+        seconds=FLOW_SECONDS,
+        what=f"order {order_id} becoming confirmed after the Redis restart",
+    )
+    assert stack.proc.poll() is None

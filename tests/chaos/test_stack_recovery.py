@@ -179,7 +179,7 @@ def place_orders_and(launcher: Launcher, after: int, action: Callable[[], None])
     return results
 
 
-def finished_within(seconds: float, since: float) -> None:
+def finished_within(seconds: float, since: float, what: str) -> None:
     """Every order terminal and every delivery finished within ``seconds`` of ``since``."""
 
     def done() -> bool:
@@ -194,7 +194,7 @@ def finished_within(seconds: float, since: float) -> None:
         interval=0.25,
         message=f"every order and delivery to finish within {seconds:.0f} s",
     )
-    print(f"every order and delivery finished {time.monotonic() - since:.1f} s after the crash")
+    print(f"every order and delivery finished {time.monotonic() - since:.1f} s after {what}")
 
 
 def assert_nothing_lost_or_doubled() -> None:
@@ -237,7 +237,8 @@ def test_a_killed_worker_is_restarted_and_every_order_in_flight_finishes_once(la
     )
     new_worker = wait_until(launcher.worker_ready, timeout=START_SECONDS, message="a new worker")
     assert new_worker.pid != worker.pid
-    finished_within(FINISH_SECONDS, since=killed_at)
+    print(f"new worker's pool up {time.monotonic() - killed_at:.1f} s after the kill")
+    finished_within(FINISH_SECONDS, since=killed_at, what="the kill")
     assert Order.objects.count() == ORDERS
     assert_nothing_lost_or_doubled()
 
@@ -264,6 +265,7 @@ def test_runstack_killed_and_started_again_finishes_every_order_once(launch):
 
     restarted_at = time.monotonic()
     second = launch(port)
-    finished_within(FINISH_SECONDS, since=restarted_at)
+    print(f"runstack serving again {time.monotonic() - restarted_at:.1f} s after its start")
+    finished_within(FINISH_SECONDS, since=restarted_at, what="the restart")
     assert second.proc.poll() is None
     assert_nothing_lost_or_doubled()

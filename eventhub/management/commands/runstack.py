@@ -479,7 +479,9 @@ class Command(BaseCommand):
         while not _http_answers(port):
             supervisor.poll()
             if time.monotonic() > deadline:
-                raise CommandError(f"daphne on port {port} did not answer within 60 s")
+                raise CommandError(
+                    f"daphne on port {port} did not answer within {HTTP_READY_SECONDS:.0f} s"
+                )
             time.sleep(0.2)
         stack.say(banner(port, password))
         supervisor.run_forever()

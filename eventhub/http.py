@@ -78,6 +78,20 @@ def int_param(
     return value
 
 
+def text_param(request: HttpRequest, name: str, *, max_length: int) -> str | None:
+    """A text filter: None when absent or empty, else printable and at most ``max_length``
+    characters (a NUL would be a 500 on PostgreSQL, and no stored value holds any control
+    character), or BadRequest naming it."""
+    value = request.GET.get(name)
+    if not value:
+        return None
+    if not value.isprintable():
+        raise BadRequest(f"{name}: must not contain control characters")
+    if len(value) > max_length:
+        raise BadRequest(f"{name}: must be at most {max_length} characters")
+    return value
+
+
 def page_links(request: HttpRequest, **params: Any) -> str:
     query = request.GET.copy()
     for key, value in params.items():
@@ -110,6 +124,7 @@ def api_view(*methods: str):  # noqa: ANN201 - a decorator factory
             except BadRequest as exc:
                 return failure(exc.message, exc.status)
 
+        wrapper.json_api = True  # type: ignore[attr-defined] - errors in JSON (nul_guard)
         return wrapper
 
     return decorate

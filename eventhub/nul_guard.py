@@ -6,7 +6,8 @@ answers before the view runs, and the same way on both databases:
 
 - a NUL in the path: 404 (no resource has such a name);
 - in a query parameter (its name or value) or a form field of a page's POST: 400 naming it;
-- in a cookie (the session cookie is looked up in the database): 400 naming it.
+- in a cookie (the session cookie is looked up in the database): 400 naming it; a websocket
+  handshake with one is refused (``WebsocketNulGuard``, daphne answers 403).
 
 Views marked ``json_api`` (the seed's API, the dashboard's endpoints) get the API's JSON error
 shape, every other page plain text. API views validate their parameters themselves as well
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.http.cookie import parse_cookie
 
 from .http import failure
 
@@ -71,3 +73,20 @@ class NulGuardMiddleware:
             return _refuse(f"{name}: must not contain NUL characters", 400, as_json=as_json)
         return None
 
+
+class WebsocketNulGuard:
+    """ASGI, for websockets: a handshake whose cookies hold a NUL is refused before Channels'
+    AuthMiddlewareStack looks the session up (a 500 on PostgreSQL). Cookies are read as
+    Channels' CookieMiddleware reads them."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            headers = [v.decode("latin1") for k, v in scope.get("headers", []) if k == b"cookie"]
+            if _first_with_nul(parse_cookie("; ".join(headers)).items()) is not None:
+                await receive()  # websocket.connect
+                await send({"type": "websocket.close"})
+                return
+        await self.app(scope, receive, send)

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import (
@@ -17,6 +18,7 @@ from django.http import (
     HttpResponse,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
+    QueryDict,
 )
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,6 +27,7 @@ from django.utils.http import urlencode
 
 from .dead_letter_actions import discard_requested, retry_requested
 from .models import Attempt, DeadLetter, Delivery, Event, FaultRule, RetryBatch
+from .nul_guard import NUL
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -371,25 +374,40 @@ class DeadLetterAdmin(DeliveryAdminBase):
         return self._after_repair(request, found)
 
     def retry_matching_view(self, request: HttpRequest) -> HttpResponse:
-        """POST: retry every dead letter matching the change list's current filters."""
+        """POST: retry every dead letter matching the change list's current filters.
+
+        The filters come back from the page as a query string: one that the change list
+        cannot apply (``dead_at__gte=notadate``, ``attempts__gt=x``, a NUL) starts nothing
+        and goes back to the list with the reason."""
         changelist_url = reverse("admin:eventhub_deadletter_changelist")
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         if request.method != "POST" or not self.has_retry_permission(request):
             self.message_user(request, "You may not retry dead letters.", messages.ERROR)
             return HttpResponseRedirect(changelist_url)
         query = request.POST.get("query", "")
-        request.GET = request.GET.copy()
-        request.GET.clear()
-        from django.http import QueryDict
-
-        request.GET.update(QueryDict(query))
-        changelist = self.get_changelist_instance(request)
-        self._start_batch(
-            request, changelist.get_queryset(request), f"all matching {query or 'all'}"
-        )
+        filters = QueryDict(query)
+        try:
+            if any(NUL in name or NUL in value for name, value in filters.items()):
+                raise IncorrectLookupParameters("a filter contains a NUL character")
+            request.GET = filters
+            matching = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters as exc:
+            self.message_user(
+                request,
+                f"Nothing retried: the filters {query!r} are not valid ({exc}).",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(changelist_url)
+        self._start_batch(request, matching, f"all matching {query or 'all'}")
         return HttpResponseRedirect(f"{changelist_url}?{query}" if query else changelist_url)
 
     def groups_view(self, request: HttpRequest) -> HttpResponse:
-        """Dead letters grouped by subscriber and error type, each group retryable at once."""
+        """Dead letters grouped by subscriber and error type, each group retryable at once.
+        Like the list, it needs the view permission on dead letters (their counts, subscribers
+        and error types are what the list shows)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         if request.method == "POST":
             if not self.has_retry_permission(request):
                 self.message_user(request, "You may not retry dead letters.", messages.ERROR)

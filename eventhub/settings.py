@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "eventhub.nul_guard.NulGuardMiddleware",  # first: before the session cookie is looked up
     "django.middleware.security.SecurityMiddleware",
+    "eventhub.pages.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

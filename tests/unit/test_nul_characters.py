@@ -134,6 +134,16 @@ def test_a_nul_in_an_admin_form_post_is_a_400_and_changes_nothing(superuser: Cli
     assert not RetryBatch.objects.exists()
 
 
+def test_a_nul_inside_the_retry_matching_filters_starts_nothing(superuser: Client):
+    response = superuser.post(
+        "/admin/eventhub/deadletter/retry-matching/", {"query": "subscriber=%00"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/eventhub/deadletter/"
+    assert not RetryBatch.objects.exists()
+    assert not Delivery.objects.filter(retried_at__isnull=False).exists()
+
+
 def test_a_nul_in_a_cookie_is_a_400_before_the_session_is_looked_up(anonymous: Client):
     anonymous.cookies[settings.SESSION_COOKIE_NAME] = "abcdefgh\x00ijklmnop"
     assert_plain_error(anonymous.get("/admin/"), 400, "cookie sessionid: must not contain NUL")

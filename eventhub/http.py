@@ -40,8 +40,22 @@ def failure(error: str, status: int) -> JsonResponse:
     return JsonResponse({"success": False, "error": error}, status=status)
 
 
+JSON_CONTENT_TYPE = "application/json"
+
+
+def require_json_content_type(request: HttpRequest) -> None:
+    """BadRequest 415 unless the body is declared ``application/json`` (any case, parameters
+    such as ``charset`` allowed). Only that type: a ``+json`` suffix names another format
+    (problem+json, merge-patch+json) that no endpoint here speaks, and a form or text body
+    must not be taken for an order because it happens to parse as JSON."""
+    if (request.content_type or "").lower() != JSON_CONTENT_TYPE:
+        raise BadRequest(f"Content-Type must be {JSON_CONTENT_TYPE}", 415)
+
+
 def json_body(request: HttpRequest) -> Any:
-    """The request body parsed as JSON, or BadRequest (413 when over the size limit)."""
+    """The request body parsed as JSON, or BadRequest (415 when not declared JSON, 413 when
+    over the size limit)."""
+    require_json_content_type(request)
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     try:
         raw = request.body

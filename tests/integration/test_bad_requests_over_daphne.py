@@ -1,6 +1,7 @@
 """Bad requests sent to a real daphne, as the issue found them: NUL characters in the query,
-path and cookies, and a websocket upgrade to a path nobody serves. Refused with a 4xx, and no
-traceback in daphne's log. Runs on SQLite and PostgreSQL (where a NUL was a 500)."""
+path and cookies, a websocket upgrade to a path nobody serves, an order posted as text.
+Refused with a 4xx, and no traceback in daphne's log. Runs on SQLite and PostgreSQL (where a
+NUL was a 500)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+from orders.models import Order
+from tests.integration.flows import SEED_ORDER
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -99,3 +103,16 @@ def test_a_websocket_with_a_nul_in_its_session_cookie_is_refused_without_a_trace
     log = log_of(web)
     assert "Traceback" not in log
     assert "DataError" not in log
+
+
+def test_an_order_posted_as_text_is_a_415_through_daphne(web: Any):
+    conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=10)
+    try:
+        conn.request("POST", "/orders", json.dumps(SEED_ORDER), {"Content-Type": "text/plain"})
+        response = conn.getresponse()
+        body = json.loads(response.read())
+    finally:
+        conn.close()
+    assert response.status == 415
+    assert body == {"success": False, "error": "Content-Type must be application/json"}
+    assert Order.objects.count() == 0

@@ -9,7 +9,10 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import (
@@ -25,12 +28,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from .admin_lookups import SafeLookupsMixin
 from .dead_letter_actions import discard_requested, retry_requested
 from .models import Attempt, DeadLetter, Delivery, Event, FaultRule, RetryBatch
 from .nul_guard import NUL
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(SafeLookupsMixin, admin.ModelAdmin):
     """The event store and delivery log are written by the bus only."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -392,7 +396,7 @@ class DeadLetterAdmin(DeliveryAdminBase):
                 raise IncorrectLookupParameters("a filter contains a NUL character")
             request.GET = filters
             matching = self.get_changelist_instance(request).get_queryset(request)
-        except IncorrectLookupParameters as exc:
+        except (IncorrectLookupParameters, DisallowedModelAdminLookup) as exc:
             self.message_user(
                 request,
                 f"Nothing retried: the filters {query!r} are not valid ({exc}).",
@@ -473,7 +477,7 @@ class RetryBatchAdmin(ReadOnlyAdmin):
 
 
 @admin.register(FaultRule)
-class FaultRuleAdmin(admin.ModelAdmin):
+class FaultRuleAdmin(SafeLookupsMixin, admin.ModelAdmin):
     list_display = (
         "subscriber",
         "enabled",
@@ -493,3 +497,18 @@ class FaultRuleAdmin(admin.ModelAdmin):
             choices = [(s.name, s.name) for s in subscribers.all_subscribers()]
             return forms.ChoiceField(choices=choices, label="subscriber")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+# Django's own user and group admins, with the same lookup limits as ours.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(SafeLookupsMixin, auth_admin.UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class GroupAdmin(SafeLookupsMixin, auth_admin.GroupAdmin):
+    pass

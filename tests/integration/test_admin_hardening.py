@@ -58,6 +58,7 @@ def test_retry_matching_needs_the_view_permission_too():
         "attempts__gt=x",
         "id__in=1,x",
         "subscriber=ok&dead_at__lt=2026-13-45",
+        "subscriber__regex=(",
     ],
 )
 def test_retry_matching_with_filters_that_do_not_apply_starts_nothing(query: str):

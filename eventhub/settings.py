@@ -73,8 +73,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "eventhub.nul_guard.NulGuardMiddleware",  # first: before the session cookie is looked up
     "django.middleware.security.SecurityMiddleware",
+    "eventhub.nul_guard.NulGuardMiddleware",  # before the session cookie is looked up
     "eventhub.pages.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

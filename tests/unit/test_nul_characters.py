@@ -47,6 +47,7 @@ def assert_json_error(response: Any, status: int, starts: str) -> None:
 def assert_plain_error(response: Any, status: int, starts: str) -> None:
     assert response.status_code == status, response.content[:500]
     assert response["Content-Type"].startswith("text/plain")
+    assert response["X-Content-Type-Options"] == "nosniff"  # never sniffed into HTML
     assert response.content.decode().startswith(starts)
 
 

@@ -117,6 +117,8 @@ def dead_letter_discard(request: HttpRequest, delivery_id: int) -> JsonResponse:
             raise BadRequest("reason: a reason is required to discard a dead letter")
         if len(reason.strip()) > MAX_REASON_CHARS:
             raise BadRequest(f"reason: at most {MAX_REASON_CHARS} characters")
+        if "\x00" in reason:  # PostgreSQL text cannot hold it (the admin's form refuses it too)
+            raise BadRequest("reason: must not contain NUL characters")
     except BadRequest as exc:
         return failure(exc.message, exc.status)
     discarded = discard_requested(

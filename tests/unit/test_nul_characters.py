@@ -189,3 +189,19 @@ def test_the_guard_lets_ordinary_requests_through(superuser: Client, order_id: s
     assert superuser.get("/admin/orders/order/", {"q": order_id}).status_code == 200
     assert superuser.get(f"/admin/orders/order/{order_id}/change/").status_code == 200
     assert superuser.get("/admin/orders/order/", {"status": "pending"}).status_code == 200
+
+
+def test_a_nul_in_the_dashboards_discard_reason_is_a_400_and_the_letter_stays_dead(
+    superuser: Client, order_id: str
+):
+    delivery = Delivery.objects.filter(event__aggregate_id=order_id).first()
+    assert delivery is not None
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.DEAD)
+    response = superuser.post(
+        f"/dashboard/api/dead-letters/{delivery.pk}/discard",
+        json.dumps({"reason": "spam\u0000"}),
+        content_type="application/json",
+    )
+    assert_json_error(response, 400, "reason: must not contain NUL")
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.discard_reason) == (Delivery.Status.DEAD, "")

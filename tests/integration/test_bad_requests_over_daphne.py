@@ -14,7 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
 
+from eventhub.routing import websocket_application
 from orders.models import Order
 from tests.integration.flows import SEED_ORDER
 
@@ -116,3 +119,24 @@ def test_an_order_posted_as_text_is_a_415_through_daphne(web: Any):
     assert response.status == 415
     assert body == {"success": False, "error": "Content-Type must be application/json"}
     assert Order.objects.count() == 0
+
+
+def handshake_in_channels(path: str, cookie: str = "") -> tuple[bool, int | None]:
+    """The same refusals one level down, through Channels' testing communicator."""
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode("latin1")))
+
+    async def run() -> tuple[bool, int | None]:
+        communicator = WebsocketCommunicator(websocket_application(), path, headers=headers)
+        connected, code = await communicator.connect(timeout=10)
+        await communicator.disconnect()
+        return connected, code
+
+    return async_to_sync(run)()
+
+
+def test_channels_refuses_an_unknown_path_and_a_nul_cookie_before_accepting(redis_server):
+    assert handshake_in_channels("/ws/nothing/") == (False, 1000)
+    assert handshake_in_channels("/ws/shop/", 'sessionid="abcdefgh\\000ijk"') == (False, 1000)
+    assert handshake_in_channels("/ws/shop/")[0] is True

@@ -3,8 +3,9 @@
 PostgreSQL, RabbitMQ as the broker, two daphne processes, a worker per queue group (the saga's
 queues and the notifications queue) and the relay. An order placed through one web process
 shows up live on a staff dashboard websocket of the other (through the shared channel layer:
-the second process never resyncs on its own) and completes. And deliveries sent while no
-worker is up wait in RabbitMQ: the publisher declares their queues.
+the second process never resyncs on its own) and completes. Deliveries sent while no worker
+is up wait in RabbitMQ (the publisher declares their queues), and the message of a pool
+process killed mid-delivery comes back at once (late acks, reject on worker lost).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,8 @@ from django.db import connection
 from django.test import Client
 
 from eventhub.bench.wsclient import WebSocket
-from eventhub.models import Delivery
+from eventhub.models import Attempt, Delivery, FaultRule
+from inventory.models import Reservation
 from orders.models import Order, SagaStep
 from tests.conftest import ROOT, free_port, http_json, wait_until
 from tests.integration.flows import SEED_ORDER, wait_for_flow
@@ -42,6 +46,7 @@ pytestmark = [
 ]
 
 RABBITMQ = ("127.0.0.1", 5672)
+SLOW = "inventory.reserve_stock"
 
 
 def _answers(address: tuple[str, int]) -> bool:
@@ -102,8 +107,9 @@ class Honcho:
             start_new_session=True,
         )  # fmt: skip
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
+    def log(self, tail: int = 6000) -> str:
+        """The end of honcho's output (all of it with ``tail=0``)."""
+        return self.log_path.read_text(errors="replace")[-tail:]
 
     def running(self) -> bool:
         assert self.process.poll() is None, self.log()
@@ -283,3 +289,40 @@ def test_deliveries_sent_before_any_worker_listens_wait_in_rabbitmq_until_one_do
         if workers:
             workers.stop()
         web.stop()
+
+
+def test_a_pool_process_killed_mid_delivery_on_rabbitmq_hands_its_message_back(
+    topology_env: dict[str, str], tmp_path: Path
+):
+    """Late acks and reject-on-worker-lost with amqp: the message of a SIGKILLed pool process
+    is requeued at once and received again (its claim then finds the delivery running and
+    skips); the relay counts the attempt lost when its short lease runs out and the next one
+    applies it, once."""
+    # 6 s: the kill lands well before the soft time limit would fail the attempt instead.
+    short_leases = {"EVENTHUB_DEFAULT_TIMEOUT_SECONDS": "6", "EVENTHUB_LEASE_GRACE_SECONDS": "1"}
+    stack = Honcho({**topology_env, **short_leases}, tmp_path / "honcho.log")
+    try:
+        _wait_for_web(stack)
+        FaultRule.objects.create(subscriber=SLOW, enabled=True, latency_ms=60_000)
+        order = http_json("POST", f"http://127.0.0.1:{stack.port}/orders", SEED_ORDER)["data"]
+        running = wait_until(
+            lambda: Attempt.objects.filter(
+                delivery__event__correlation_id=order["correlationId"],
+                delivery__subscriber=SLOW,
+                outcome=Attempt.Outcome.RUNNING,
+            ).first(),
+            message="the reservation to be running",
+        )
+        os.kill(int(running.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+        FaultRule.objects.filter(subscriber=SLOW).update(enabled=False)
+
+        assert wait_for_flow(order, timeout=90).status == Order.Status.CONFIRMED
+        delivery = Delivery.objects.get(pk=running.delivery_id)
+        outcomes = list(delivery.attempt_log.values_list("outcome", flat=True))
+        assert outcomes == [Attempt.Outcome.LOST, Attempt.Outcome.SUCCEEDED]
+        assert Reservation.objects.filter(order_id=order["orderId"]).count() == 2
+        received = re.findall(r"Task eventhub\.deliver\[([0-9a-f-]+)\] received", stack.log(0))
+        assert any(n > 1 for n in Counter(received).values()), "no message was received twice"
+        assert "WorkerLostError" in stack.log(0)
+    finally:
+        stack.stop()

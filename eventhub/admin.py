@@ -14,7 +14,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import (
     Http404,
     HttpRequest,
@@ -30,6 +30,7 @@ from django.utils.http import urlencode
 
 from .admin_lookups import SafeLookupsMixin
 from .dead_letter_actions import discard_requested, retry_requested
+from .dead_letter_groups import dead_letter_fingerprint_groups
 from .models import Attempt, DeadLetter, Delivery, Event, FaultRule, RetryBatch
 from .nul_guard import NUL
 
@@ -407,7 +408,8 @@ class DeadLetterAdmin(DeliveryAdminBase):
         return HttpResponseRedirect(f"{changelist_url}?{query}" if query else changelist_url)
 
     def groups_view(self, request: HttpRequest) -> HttpResponse:
-        """Dead letters grouped by subscriber and error type, each group retryable at once.
+        """Dead letters grouped by subscriber and failure fingerprint (exception type + first
+        project frame), with first and last seen, each group retryable at once.
         Like the list, it needs the view permission on dead letters (their counts, subscribers
         and error types are what the list shows)."""
         if not self.has_view_permission(request):
@@ -420,19 +422,17 @@ class DeadLetterAdmin(DeliveryAdminBase):
                     subscriber=request.POST.get("subscriber", ""),
                     error_type=request.POST.get("error_type", ""),
                 )
+                if "fingerprint" in request.POST:
+                    group = group.filter(fingerprint=request.POST["fingerprint"])
                 self._start_batch(request, group, "group")
             return HttpResponseRedirect(reverse("admin:eventhub_deadletter_groups"))
-        groups = (
-            DeadLetter.objects.values("subscriber", "error_type")
-            .annotate(count=Count("pk"))
-            .order_by("-count", "subscriber")
-        )
+        groups = dead_letter_fingerprint_groups()
         return TemplateResponse(
             request,
             "admin/eventhub/deadletter/groups.html",
             {
                 **self.admin_site.each_context(request),
-                "title": "Dead letters by subscriber and error",
+                "title": "Dead letters by subscriber and failure fingerprint",
                 "groups": groups,
                 "opts": self.model._meta,
                 "can_retry": self.has_retry_permission(request),

@@ -89,6 +89,12 @@ class Delivery(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     error_type = models.CharField(max_length=200, blank=True, help_text="Class of the last error")
+    fingerprint = models.CharField(
+        max_length=200,
+        blank=True,
+        db_index=True,
+        help_text="The last error's type and first project frame (bus/fingerprints.py)",
+    )
     dead_at = models.DateTimeField(null=True, blank=True)
     discard_reason = models.TextField(blank=True)
     retried_at = models.DateTimeField(

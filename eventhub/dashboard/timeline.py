@@ -14,6 +14,7 @@ from django.db.models import Count, Max, OuterRef, Subquery
 
 from ..bus import subscribers
 from ..bus.declarations import all_specs
+from ..dead_letter_groups import dead_letter_fingerprint_groups
 from ..models import Attempt, Delivery, Event
 
 IN_FLIGHT = (Delivery.Status.PENDING, Delivery.Status.RUNNING, Delivery.Status.RETRYING)
@@ -176,23 +177,21 @@ def attempt_history(*, delivery_id: int) -> list[dict[str, Any]]:
 
 
 def dead_letters(*, groups: int = 50, recent: int = 20) -> dict[str, Any]:
-    """Dead deliveries: the total, counts per (subscriber, error), and the latest few."""
+    """Dead deliveries: the total, counts per (subscriber, failure fingerprint), the latest few."""
     dead = Delivery.objects.filter(status=Delivery.Status.DEAD)
-    grouped = (
-        dead.values("subscriber", "last_error")
-        .annotate(count=Count("id"))
-        .order_by("-count", "subscriber", "last_error")
-    )
     latest = dead.select_related("event").order_by("-dead_at", "-id")[:recent]
     return {
         "total": dead.count(),
         "groups": [
             {
                 "subscriber": g["subscriber"],
-                "error": g["last_error"][:MAX_ERROR_CHARS],
+                "fingerprint": g["fingerprint"] or g["error_type"],
+                "error": (g["sample_error"] or "")[:MAX_ERROR_CHARS],
                 "count": g["count"],
+                "firstSeen": _ms(g["first_seen"]),
+                "lastSeen": _ms(g["last_seen"]),
             }
-            for g in grouped[:groups]
+            for g in dead_letter_fingerprint_groups(limit=groups)
         ],
         "recent": [
             {

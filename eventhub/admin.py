@@ -28,6 +28,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from .admin_edit_retry import EditAndRetryMixin
 from .admin_lookups import SafeLookupsMixin
 from .dead_letter_actions import discard_requested, retry_requested
 from .dead_letter_groups import dead_letter_fingerprint_groups
@@ -74,6 +75,7 @@ def trace_link(event: Event) -> str:
 
 class DeliveryInline(admin.TabularInline):
     model = Delivery
+    fk_name = "event"
     extra = 0
     can_delete = False
     show_change_link = True
@@ -152,7 +154,7 @@ class DeliveryAdminBase(ReadOnlyAdmin):
     readonly_fields = (
         "event_link", "subscriber", "queue", "guarantee", "status", "attempts", "max_attempts",
         "next_attempt_at", "dispatched_at", "last_error", "error_type", "dead_at",
-        "retried_at", "discard_reason", "payload", "flow", "trace",
+        "retried_at", "discard_reason", "resolved_by_link", "payload", "flow", "trace",
     )  # fmt: skip
     fields = readonly_fields
     inlines = [AttemptInline]
@@ -169,6 +171,15 @@ class DeliveryAdminBase(ReadOnlyAdmin):
     def event_link(self, obj: Delivery) -> str:
         url = reverse("admin:eventhub_event_change", args=[obj.event_id])
         return format_html("<a href='{}'>{} {}</a>", url, obj.event.event_type, obj.event.event_id)
+
+    @admin.display(description="resolved by")
+    def resolved_by_link(self, obj: Delivery) -> str:
+        """The correction event that replaced this dead letter (edit & retry), if any."""
+        if obj.resolved_by_id is None:
+            return "-"
+        url = reverse("admin:eventhub_event_change", args=[obj.resolved_by_id])
+        return format_html("<a href='{}' id='resolved-by'>correction event {}</a>", url,
+                           obj.resolved_by.event_id)  # fmt: skip
 
     @admin.display(description="payload")
     def payload(self, obj: Delivery) -> str:
@@ -193,7 +204,7 @@ class DiscardForm(forms.Form):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(DeliveryAdminBase):
+class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
     list_display = (
         "subscriber",
         "event_type",
@@ -231,6 +242,7 @@ class DeadLetterAdmin(DeliveryAdminBase):
             path(
                 "<int:pk>/discard/", view(self.discard_one_view), name="eventhub_deadletter_discard"
             ),
+            *self.edit_retry_urls(),
             *super().get_urls(),
         ]
 
@@ -292,6 +304,7 @@ class DeadLetterAdmin(DeliveryAdminBase):
         rights = {
             "can_retry": self.has_retry_permission(request),
             "can_discard": self.has_discard_permission(request),
+            "can_edit": self.has_edit_permission(request),
             "discard_form": DiscardForm(auto_id="id_discard_%s"),
         }
         return super().change_view(

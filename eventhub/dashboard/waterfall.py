@@ -155,16 +155,26 @@ class _Axis:
         return list(zip(edges[::2], edges[1::2], strict=True))
 
     def ticks(self) -> list[dict[str, Any]]:
+        """Ticks at a round step through each busy stretch, and one where each resumes after
+        a gap (replacing a tick too close before it); at least 8 % apart, room for a label."""
         step = _nice_step(self.busy)
         ticks: list[dict[str, Any]] = []
+
+        def add(t: int, *, resumes: bool = False) -> None:
+            left = self.pct(t)
+            if ticks and left - ticks[-1]["left"] < 8:
+                if not resumes:
+                    return
+                ticks.pop()
+            ticks.append({"left": left, "label": _offset_label(t, step)})
+
         for index, (start, end) in enumerate(self.segments()):
             t = 0
             if index:
-                ticks.append({"left": self.pct(start), "label": _offset_label(start, step)})
+                add(start, resumes=True)
                 t = (start // step + 1) * step
             while t <= end and len(ticks) < 40:
-                if not ticks or self.pct(t) - ticks[-1]["left"] >= 4:
-                    ticks.append({"left": self.pct(t), "label": _offset_label(t, step)})
+                add(t)
                 t += step
         return ticks
 
@@ -267,19 +277,17 @@ def _label(node: _Node) -> tuple[str, str]:
     if _is_publish(span):
         return f"publish {destination}", "event"
     if _is_process(span):
-        handler = str(attributes.get("eventhub.handler", ""))
-        return f"{handler} handles {destination}, attempt {attributes.get('eventhub.attempt')}", (
-            "attempt"
-        )
+        # The subscriber is on the delivery row above it.
+        return f"attempt {attributes.get('eventhub.attempt')}: handles {destination}", "attempt"
     if _is_dispatch(span):
         attempt = attributes.get("eventhub.attempt")
         what = f"retry (attempt {attempt})" if isinstance(attempt, int) and attempt > 1 else "it"
         return f"relay dispatches {what}", "dispatch"
     action = _celery_action(span)
     if action == "apply_async":
-        return "enqueued for a worker", "enqueue"
+        return "enqueues it", "enqueue"  # shown after the service: "web enqueues it"
     if action == "run":
-        return "worker picks it up", "pickup"
+        return "picks it up", "pickup"
     if span.get("kind") == "SERVER":
         return str(span.get("name", "")), "http"
     return str(span.get("name", "")), "span"

@@ -165,8 +165,9 @@ def test_spans_nest_by_parent_under_their_event_and_delivery():
     assert rows[f"delivery:{DELIVERY}"]["label"] == f"delivery to {HANDLER}, 2 attempts"
     assert rows[f"delivery:{DELIVERY}"]["status"] == "OK"  # the outcome: the last attempt
     assert rows["publish"]["label"] == "publish order.created"
-    assert rows["attempt2"]["label"] == f"{HANDLER} handles order.created, attempt 2"
-    assert rows["run1"]["label"] == "worker picks it up"
+    assert rows["attempt2"]["label"] == "attempt 2: handles order.created"
+    assert (rows["run1"]["service"], rows["run1"]["label"]) == ("eventhub-worker", "picks it up")
+    assert rows["enqueue1"]["label"] == "enqueues it"
     assert rows["dispatch2"]["label"] == "relay dispatches retry (attempt 2)"
     assert {rows[k]["deliveryId"] for k in ("enqueue1", "run1", "attempt1", "dispatch2")} == {
         DELIVERY
@@ -210,7 +211,7 @@ def test_a_long_idle_stretch_is_compressed_and_labelled_with_the_time_waited():
     assert labels[0] == "0"
     assert "+15.200 s" in labels  # after the gap the axis goes on at the real offset
     lefts = [tick["left"] for tick in result["ticks"]]
-    assert lefts == sorted(lefts)
+    assert all(b - a >= 8 for a, b in zip(lefts, lefts[1:], strict=False)), lefts
     # Without the relay's span (tracing off there) the gap is still known for a retry: the
     # delivery that resumes after it ran before it.
     no_relay = [s for s in retried_flow() if s["spanId"] not in {"dispatch2", "enqueue2"}]

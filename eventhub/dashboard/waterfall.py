@@ -75,7 +75,7 @@ def _end(span: dict[str, Any]) -> int:
 
 
 def human_duration(ns: float) -> str:
-    """``850 µs``, ``12.3 ms``, ``15.2 s``, ``1 m 5.1 s``."""
+    """``850 µs``, ``12.3 ms``, ``15.2 s``, ``1 m 5.1 s``, ``2 h 5 m``, ``3 d 4 h``."""
     if ns < 1_000_000:
         return f"{ns / 1000:.0f} µs"
     if ns < 1_000_000_000:
@@ -84,8 +84,14 @@ def human_duration(ns: float) -> str:
     seconds = ns / 1e9
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{minutes:.0f} m {rest:.1f} s"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes:.0f} m {rest:.1f} s"
+    if seconds < 86_400 - 30:
+        minutes = round(seconds / 60)
+        return f"{minutes // 60} h {minutes % 60} m"
+    hours = round(seconds / 3600)
+    return f"{hours // 24} d {hours % 24} h"
 
 
 def _offset_label(ns: int, step: int) -> str:

@@ -252,6 +252,72 @@ def test_durations_read_as_a_person_would_say_them():
     assert human_duration(12_340_000) == "12.3 ms"
     assert human_duration(15_240_000_000) == "15.2 s"
     assert human_duration(65_100_000_000) == "1 m 5.1 s"
+    assert human_duration(7_500 * 1_000_000_000) == "2 h 5 m"
+    assert human_duration((3 * 86400 + 4 * 3600 + 59) * 1_000_000_000) == "3 d 4 h"
+
+
+def test_a_dead_letter_retried_by_an_operator_days_later_joins_its_delivery_marked():
+    """The operator's retry: the relay's dispatch starts a linked trace, and the attempt's
+    process span is a child of the worker's run span in it (not of the days-old publish)."""
+    later = 2 * 86_400_000.0  # ms
+    spans = [
+        *[s for s in retried_flow() if s["traceId"] == TRACE and s["spanId"] != "attempt2"],
+        span(
+            "dispatch6",
+            "dispatch order.created",
+            later,
+            later + 1,
+            trace=RETRY_TRACE,
+            linked_to=TRACE,
+            service="eventhub-relay",
+            eventhub__delivery_id=DELIVERY,
+            eventhub__attempt=6,
+            eventhub__handler=HANDLER,
+        ),  # fmt: skip
+        celery(
+            "enqueue6",
+            "apply_async",
+            later + 0.2,
+            later + 0.8,
+            "dispatch6",
+            trace=RETRY_TRACE,
+            linked_to=TRACE,
+        ),  # fmt: skip
+        celery(
+            "run6",
+            "run",
+            later + 2,
+            later + 9,
+            "enqueue6",
+            trace=RETRY_TRACE,
+            linked_to=TRACE,
+        ),  # fmt: skip
+        {
+            **process("attempt6", later + 3, later + 8, 6, status="OK"),
+            "traceId": RETRY_TRACE,
+            "parentSpanId": "run6",
+            "linkedTo": TRACE,
+            "links": [TRACE],
+        },  # fmt: skip
+    ]
+    result = layout(spans)
+    rows = rows_by_key(result)
+    outline = [(row["key"], row["depth"]) for row in result["rows"]][2:]
+    assert outline == [
+        (f"delivery:{DELIVERY}", 2),
+        ("enqueue1", 3),
+        ("run1", 4),
+        ("attempt1", 5),
+        ("dispatch6", 3),
+        ("enqueue6", 4),
+        ("run6", 5),
+        ("attempt6", 6),
+    ]
+    assert rows["dispatch6"]["linkLabel"] == "linked retry trace"
+    assert rows["attempt6"]["linked"] is True and rows["attempt6"]["linkStart"] is False
+    assert rows[f"delivery:{DELIVERY}"]["label"] == f"delivery to {HANDLER}, 6 attempts"
+    [gap] = result["gaps"]
+    assert gap["label"] == "waited 2 d 0 h for retry"
 
 
 def test_the_span_store_finds_the_traces_linked_to_a_flows_trace(redis_server):

@@ -1,9 +1,20 @@
-"""A dashboard socket whose user loses access closes (4401/4403) and streams nothing more.
+"""A dashboard socket whose user loses access closes (4401/4403) and streams nothing more;
+a logout stops the shop socket streaming that session's orders.
 
-Each revocation is tried twice: with the push (signals -> channel layer -> the socket
-re-checks at once) and without it (the push dropped, as the channel layer may), where the
-periodic re-check alone must close the socket. Either way, a flow published right after the
-revocation never reaches the socket: every send is checked after its read.
+Three mechanisms close a revoked dashboard socket, each tested alone in-process (the others
+switched off: the push dropped, as the channel layer may, or the periodic check an hour away):
+
+- *send*: a flow published right after the revocation makes the socket read it, and the
+  check after that read closes the socket instead of sending it;
+- *push*: the user's save or delete, or the logout, tells the socket at once (a deleted
+  session row sends no signal: it has the other two only);
+- *periodic*: nothing happens after the revocation, and the periodic check closes it.
+
+Through daphne: a logout with a cookie from the admin's login form (push, across processes),
+and the periodic check at its default interval.
+
+(In-process sockets are kept shorter than ~5 s: a WebsocketCommunicator held open longer
+fails its disconnect with a Redis read timeout, in any consumer, before these changes too.)
 """
 
 from __future__ import annotations
@@ -29,12 +40,15 @@ from eventhub.dashboard import access
 from eventhub.dashboard.consumers import DashboardConsumer
 from eventhub.routing import websocket_application
 from orders.services import ItemInput, order_place
+from orders.shop import SESSION_KEY as SHOP_SESSION_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-123456-staff"
 SHORT_RECHECK = 0.3
 """The periodic re-check in the tests without the push (the default is tested through daphne)."""
+NO_RECHECK = 3600.0
+"""The periodic re-check in the tests of the push alone."""
 CLOSE_DEADLINE = access.RECHECK_SECONDS + 10.0
 """Generous for a loaded 2-CPU machine; a socket that keeps streaming is open for hours."""
 
@@ -92,7 +106,7 @@ REVOCATIONS: list[tuple[Callable[[Any, Client], None], int]] = [
     (made_inactive, 4403),
     (logged_out, 4401),
     (deleted, 4401),
-    (session_deleted, 4401),
+    (session_deleted, 4401),  # no signal: the periodic check only
 ]
 
 
@@ -123,20 +137,29 @@ async def receive_until(
             return messages, None
 
 
-@pytest.mark.parametrize("push", [True, False], ids=["pushed", "periodic-only"])
-@pytest.mark.parametrize("revoke,code", REVOCATIONS, ids=[r.__name__ for r, _ in REVOCATIONS])
+MECHANISMS = [
+    *(pytest.param(r, c, "send", id=f"{r.__name__}-send") for r, c in REVOCATIONS),
+    *(pytest.param(r, c, "push", id=f"{r.__name__}-push") for r, c in REVOCATIONS[:4]),
+    *(pytest.param(r, c, "periodic", id=f"{r.__name__}-periodic") for r, c in REVOCATIONS),
+]
+
+
+@pytest.mark.parametrize("revoke,code,mechanism", MECHANISMS)
 def test_a_revoked_dashboard_socket_closes_and_streams_nothing_more(
-    redis_server: Any, monkeypatch: pytest.MonkeyPatch, revoke: Any, code: int, push: bool
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch, revoke: Any, code: int, mechanism: str
 ) -> None:
-    if not push:
+    if mechanism != "push":
         monkeypatch.setattr(access, "push", lambda group, message: None)
-        monkeypatch.setattr(DashboardConsumer, "access_recheck_seconds", SHORT_RECHECK)
+    recheck = SHORT_RECHECK if mechanism == "periodic" else NO_RECHECK
+    monkeypatch.setattr(DashboardConsumer, "access_recheck_seconds", recheck)
+    # No resync without a notice: its counters batch every 2 s would be checked before sending.
+    monkeypatch.setattr(DashboardConsumer, "resync_seconds", NO_RECHECK)
     user, client = staff_client()
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.session.session_key}"
 
-    def revoke_then_publish() -> str:
+    def revocation() -> str | None:
         revoke(user, client)
-        return publish_flow()
+        return publish_flow() if mechanism == "send" else None
 
     async def run() -> None:
         communicator = WebsocketCommunicator(
@@ -156,10 +179,10 @@ def test_a_revoked_dashboard_socket_closes_and_streams_nothing_more(
         _, closed = await receive_until(communicator, lambda m: before in flows_in(m), 30)
         assert closed is None, "the stream works before the revocation"
 
-        after = await database_sync_to_async(revoke_then_publish)()
+        after = await database_sync_to_async(revocation)()
         messages, closed = await receive_until(communicator, lambda m: False, CLOSE_DEADLINE)
         assert closed == code
-        assert not any(after in flows_in(m) for m in messages)
+        assert after is None or not any(after in flows_in(m) for m in messages)
         await communicator.wait()
 
     async_to_sync(run)()
@@ -178,7 +201,7 @@ def login_cookie(user: Any) -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-async def daphne_dashboard(port: int, session_key: str) -> WebSocket:
+async def daphne_dashboard(port: int, session_key: str, *, resume: bool = True) -> WebSocket:
     socket = await WebSocket.connect(
         "127.0.0.1",
         port,
@@ -189,7 +212,8 @@ async def daphne_dashboard(port: int, session_key: str) -> WebSocket:
         },
     )
     assert json.loads(await asyncio.wait_for(socket.recv(), 10) or "{}")["type"] == "hello"
-    await socket.send_text(json.dumps({"type": "resume", "cursor": None}))
+    if resume:
+        await socket.send_text(json.dumps({"type": "resume", "cursor": None}))
     return socket
 
 
@@ -209,40 +233,38 @@ async def read_until_closed(
     return messages
 
 
-def streams_then_closes(
-    port: int, session_key: str, revoke_then_publish: Callable[[], str], deadline: float
-) -> tuple[int | None, bool]:
-    """(close code, whether the flow published after the revocation arrived)."""
+def closes_after(
+    port: int, session_key: str, revoke: Callable[[], None], *, resume: bool = True
+) -> int | None:
+    """The close code of an open socket after ``revoke()`` (a deadline, then a failure)."""
 
-    async def run() -> tuple[int | None, bool]:
-        socket = await daphne_dashboard(port, session_key)
-        before = await database_sync_to_async(publish_flow)()
-        await read_until_closed(socket, lambda m: before in flows_in(m), 30)
-        assert socket.close_code is None, "the stream works before the revocation"
-        after = await database_sync_to_async(revoke_then_publish)()
-        messages = await read_until_closed(socket, lambda m: False, deadline)
+    async def run() -> int | None:
+        socket = await daphne_dashboard(port, session_key, resume=resume)
+        if resume:
+            before = await database_sync_to_async(publish_flow)()
+            await read_until_closed(socket, lambda m: before in flows_in(m), 30)
+            assert socket.close_code is None, "the stream works before the revocation"
+        await database_sync_to_async(revoke)()
+        await read_until_closed(socket, lambda m: False, CLOSE_DEADLINE)
         await socket.close()
-        return socket.close_code, any(after in flows_in(m) for m in messages)
+        return socket.close_code
 
     return async_to_sync(run)()
 
 
-def test_a_logout_closes_that_sessions_socket_on_daphne(start_web: Any) -> None:
-    web = start_web()
+def test_a_logout_closes_that_sessions_socket_on_daphne_at_once(start_web: Any) -> None:
+    """The push alone (no periodic check, no resync): logout view -> Redis -> daphne."""
+    web = start_web(
+        EVENTHUB_DASHBOARD_ACCESS_RECHECK_SECONDS=str(NO_RECHECK),
+        EVENTHUB_LIVE_RESYNC_SECONDS=str(NO_RECHECK),
+    )
     user, _ = staff_client()
     session_key = login_cookie(user)
     other_session = login_cookie(user)
     client = Client()
     client.cookies[settings.SESSION_COOKIE_NAME] = session_key
 
-    def log_out_then_publish() -> str:
-        logged_out(user, client)
-        return publish_flow()
-
-    assert streams_then_closes(web.port, session_key, log_out_then_publish, CLOSE_DEADLINE) == (
-        4401,
-        False,
-    )
+    assert closes_after(web.port, session_key, lambda: logged_out(user, client)) == 4401
 
     # The user's other session is still logged in: its socket still streams.
     async def other_streams() -> bool:
@@ -256,16 +278,54 @@ def test_a_logout_closes_that_sessions_socket_on_daphne(start_web: Any) -> None:
 
 
 def test_the_periodic_recheck_at_its_default_closes_a_socket_on_daphne(start_web: Any) -> None:
-    """No signal at all (a QuerySet.update): only the periodic re-check, at its default."""
+    """No signal (a QuerySet.update), and a socket not resumed has nothing to send: the
+    periodic check alone, at its default, closes it."""
     web = start_web()
     assert "EVENTHUB_DASHBOARD_ACCESS_RECHECK_SECONDS" not in web.env
     user, _ = staff_client()
     session_key = login_cookie(user)
 
-    def demote_quietly_then_publish() -> str:
+    def demote_quietly() -> None:
         get_user_model().objects.filter(pk=user.pk).update(is_staff=False)
-        return publish_flow()
 
-    assert streams_then_closes(
-        web.port, session_key, demote_quietly_then_publish, CLOSE_DEADLINE
-    ) == (4403, False)
+    assert closes_after(web.port, session_key, demote_quietly, resume=False) == 4403
+
+
+# --- the shop socket ------------------------------------------------------------------------
+
+
+def test_after_a_logout_the_shop_socket_no_longer_streams_that_sessions_orders(redis_server):
+    """The shop's socket is public (stock) plus the orders its session placed, whose ids it
+    re-reads from the session store on every resync: a logout flushes the session, so the
+    next snapshot carries no orders and the socket streams stock only from then on."""
+    user, client = staff_client()
+    mine = order_place(user_id="shopper", items=[ItemInput("PROD-001", 1, None)])
+    session = client.session
+    session[SHOP_SESSION_KEY] = [mine.pk]
+    session.save()
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+    async def run() -> None:
+        communicator = WebsocketCommunicator(
+            websocket_application(),
+            "/ws/shop/",
+            headers=[
+                (b"host", b"testserver"),
+                (b"origin", b"http://testserver"),
+                (b"cookie", cookie.encode()),
+            ],
+        )
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        first = await communicator.receive_json_from(timeout=10)
+        assert [o["orderId"] for o in first["orders"]] == [mine.pk]
+        await database_sync_to_async(logged_out)(user, client)
+        await communicator.send_json_to({"type": "watch"})  # as a resync would, within 5 s
+        messages, closed = await receive_until(
+            communicator, lambda m: m["orders"] == [], CLOSE_DEADLINE
+        )
+        assert closed is None
+        assert messages[-1]["products"], "stock is still streamed"
+        await communicator.disconnect(timeout=10)
+
+    async_to_sync(run)()

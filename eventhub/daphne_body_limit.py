@@ -22,7 +22,6 @@ one place daphne (4.2) chooses its request class.
 
 from __future__ import annotations
 
-import logging
 from io import BytesIO
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,8 +30,6 @@ import daphne.server
 from daphne.http_protocol import HTTPFactory, WebRequest
 
 from . import body_limit
-
-log = logging.getLogger(__name__)
 
 LINGER_SECONDS = 2.0
 
@@ -91,11 +88,24 @@ class BoundedWebRequest(WebRequest):
         transport.write(head + body)
         transport.loseWriteConnection()
         self.linger_timer = self.channel.callLater(LINGER_SECONDS, transport.abortConnection)
-        log.info(
-            "HTTP %d for %s: body refused after %d bytes",
-            status,
-            target_path(getattr(self.channel, "_path", b"/")),
-            self.body_received,
+        self.log_refusal(status, len(head) + len(body))
+
+    def log_refusal(self, status: int, size: int) -> None:
+        """One line in daphne's access log, as for any answered request."""
+        path = target_path(getattr(self.channel, "_path", b"/"))
+        method = getattr(self.channel, "_command", b"-").decode("latin1")
+        peer = self.client
+        self.server.log_action(
+            "http",
+            "complete",
+            {
+                "path": path,
+                "status": status,
+                "method": method,
+                "client": f"{getattr(peer, 'host', '-')}:{getattr(peer, 'port', '-')}",
+                "time_taken": 0,
+                "size": size,
+            },
         )
 
     def connectionLost(self, reason: Any) -> None:

@@ -184,10 +184,20 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_DB_REUSE_MAX = 2**62
 WORKER_CONN_MAX_AGE = env_int("EVENTHUB_WORKER_CONN_MAX_AGE", 60)
 
+# A consumer waits for its messages in BZPOPMIN, 5 s at a time (channels_redis); redis-py 8
+# times out a read after 5 s by default, which raced it: every websocket that got no message
+# for ~5 s died with "Timeout reading" and was closed 1011. Reads may take 15 s instead.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [os.environ.get("CHANNEL_LAYER_URL", REDIS_URL)]},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": os.environ.get("CHANNEL_LAYER_URL", REDIS_URL),
+                    "socket_timeout": 15.0,
+                }
+            ]
+        },
     }
 }
 

@@ -12,9 +12,6 @@ switched off: the push dropped, as the channel layer may, or the periodic check 
 
 Through daphne: a logout with a cookie from the admin's login form (push, across processes),
 and the periodic check at its default interval.
-
-(In-process sockets are kept shorter than ~5 s: a WebsocketCommunicator held open longer
-fails its disconnect with a Redis read timeout, in any consumer, before these changes too.)
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ function row(w, r) {
   const label = h("button", {
     type: "button",
     class: "wf-label",
-    title: [r.service, r.name, r.traceId ? `trace ${r.traceId}` : "", r.linkedTo ? `linked to trace ${r.linkedTo}` : ""].filter(Boolean).join(" · "),
+    title: [r.label, r.service, r.name, r.traceId ? `trace ${r.traceId}` : "", r.linkedTo ? `linked to trace ${r.linkedTo}` : ""].filter(Boolean).join(" · "),
     disabled: r.deliveryId === null || r.deliveryId === undefined,
   },
   r.linkStart ? h("span", { class: "wf-link-badge" }, r.linkLabel) : null,

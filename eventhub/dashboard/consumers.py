@@ -42,6 +42,20 @@ def _int(value: Any) -> int | None:
     return value
 
 
+# The latest instant a datetime can hold (9999-12-31T23:59:59.999Z), in epoch ms.
+MAX_EPOCH_MS = 253_402_300_799_999
+
+
+def _instant(value: Any) -> datetime | None:
+    """An epoch-ms field from the page as a datetime; None when absent or out of range (a
+    page sending 2**63 - 1 made ``fromtimestamp`` raise "year out of range" and crashed the
+    socket)."""
+    ms = _int(value)
+    if not ms or ms > MAX_EPOCH_MS:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
 class DashboardConsumer(LiveConsumer):
     access_recheck_seconds = access.RECHECK_SECONDS
 
@@ -134,8 +148,7 @@ class DashboardConsumer(LiveConsumer):
         kind = content.get("type")
         if kind == "resume" and not self.resumed:
             self.resumed = True
-            seen_ms = _int(content.get("deliveriesSeen"))
-            seen = datetime.fromtimestamp(seen_ms / 1000, tz=UTC) if seen_ms else None
+            seen = _instant(content.get("deliveriesSeen"))
             cursor = _int(content.get("cursor"))
             await self.send_checked(lambda: self.stream.resume(cursor, seen))
             self.start_pump()

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.test import Client
 
+from eventhub.bus import corrections
 from eventhub.bus.dead_letters import dead_letter_retry
 from eventhub.bus.envelope import to_envelope
 from eventhub.bus.relay import relay_once
@@ -106,7 +107,8 @@ def test_bad_json_and_schema_violations_are_refused_naming_the_field(catalog):
     assert snapshot() == before
 
 
-def test_a_dead_letter_retried_since_the_editor_opened_refuses_the_edit(catalog):
+def test_a_dead_letter_retried_since_the_editor_opened_refuses_the_edit(catalog, redis_server):
+    """(The retry dispatches: to the suite's Redis, not a default broker that is not there.)"""
     [dead] = make_dead_letters(1)
     client = editor()
     data, version = open_editor(client, dead)
@@ -122,7 +124,7 @@ def test_a_dead_letter_retried_since_the_editor_opened_refuses_the_edit(catalog)
         assert page.status_code == 409
         assert f"delivery {dead} changed since the editor opened it" in page.content.decode()
     assert snapshot() == before
-    assert Delivery.objects.get(pk=dead).status == Delivery.Status.PENDING
+    assert Delivery.objects.get(pk=dead).resolved_by_id is None
 
 
 def test_a_dead_letter_that_died_again_since_the_editor_opened_refuses_the_edit(catalog):
@@ -209,3 +211,47 @@ def test_the_correction_is_a_new_event_for_that_subscriber_only_and_the_original
     # The resolved delivery links to its correction in the admin.
     page = client.get(f"/admin/eventhub/delivery/{dead}/change/").content.decode()
     assert f"correction event {correction.event_id}" in page
+
+
+def test_the_payload_shows_as_text_in_the_editor_and_the_diff(catalog):
+    [dead] = make_dead_letters(1, user_id="<script>alert(1)</script>")
+    client = editor()
+    data, version = open_editor(client, dead)
+    assert data["userId"] == "<script>alert(1)</script>"
+    assert "<script>alert(1)" not in client.get(edit_url(dead)).content.decode()
+
+    data["shippingAddress"]["name"] = "<img src=x onerror=alert(2)>"
+    preview = client.post(
+        edit_url(dead),
+        {"data": json.dumps(data), "version": version, "reason": "<b>why</b>", "step": "preview"},
+    )
+    html = preview.content.decode()
+    assert preview.status_code == 200
+    assert "<img src=x" not in html and "<b>why</b>" not in html
+    assert "&lt;img src=x onerror=alert(2)&gt;" in html
+
+
+def test_a_retry_landing_after_the_checks_is_caught_by_the_conditional_update(catalog, monkeypatch):
+    """The version check passed, then the row changed before the write: the dead -> resolved
+    UPDATE matches nothing, the correction event rolls back, 409. (The retry is simulated in
+    the edit's own transaction, so it rolls back with it; a concurrent one on PostgreSQL
+    commits first and the UPDATE, re-reading the row, matches nothing the same way.)"""
+    [dead] = make_dead_letters(1)
+    client = editor()
+    data, version = open_editor(client, dead)
+    data["shippingAddress"]["name"] = "Ada"
+    check = corrections.correction_check
+
+    def check_then_someone_retries(event: Event, payload: Any) -> None:
+        check(event, payload)
+        dead_letter_retry(delivery_ids=[dead])
+
+    monkeypatch.setattr(corrections, "correction_check", check_then_someone_retries)
+    events = Event.objects.count()
+    logs = LogEntry.objects.count()
+
+    page = confirm(client, dead, data, version)
+    assert page.status_code == 409
+    assert "changed while the correction was being written" in page.content.decode()
+    assert Event.objects.count() == events and LogEntry.objects.count() == logs
+    assert Delivery.objects.get(pk=dead).resolved_by_id is None

@@ -33,6 +33,7 @@ EVENT_FIELDS = (
     "causation_id",
     "trace_id",
     "data",
+    "correction",
 )
 
 
@@ -54,6 +55,7 @@ def event_json(row: dict[str, Any]) -> dict[str, Any]:
         "causationId": str(row["causation_id"]) if row["causation_id"] else None,
         "traceId": row["trace_id"] or None,
         "data": row["data"],
+        "correction": row["correction"],  # an operator's edit & retry: what, for whom, who
     }
 
 

@@ -107,3 +107,17 @@ def test_operator_fixes_a_bad_payload_in_the_browser_and_only_the_correction_is_
     log_in(live, stack.url)
     expect(live.locator("#dead-total")).to_have_text(str(dead_total - 1))
     expect(live.locator(f'#dead-recent li[data-delivery="{dead.pk}"]')).to_have_count(0)
+
+    # In the flow: the correction, marked as such, with its one delivery and nothing "missing".
+    flow = live.locator(f'.flow[data-cid="{event.correlation_id}"]')
+    flow.locator(".flow-head").click()
+    fixed_row = flow.locator(f'.ev-row[data-event-id="{correction.event_id}"]')
+    expect(fixed_row.locator(".badge.correction")).to_contain_text(f"for {FAILING}")
+    expect(fixed_row.locator(f'.chip.delivery[data-subscriber="{FAILING}"]')).to_have_attribute(
+        "data-status", "succeeded"
+    )
+    expect(fixed_row.locator(".chip.missing")).to_have_count(0)
+    original_row = flow.locator(f'.ev-row[data-event-id="{event.event_id}"]')
+    expect(original_row.locator(f'.chip.delivery[data-subscriber="{FAILING}"]')).to_have_attribute(
+        "data-status", "resolved"
+    )

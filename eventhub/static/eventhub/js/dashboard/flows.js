@@ -102,6 +102,8 @@ export class FlowView {
       depth ? h("span", { class: "tree-mark" }, "└ ") : null,
       h("span", { class: "ev-type" }, event.eventType),
       h("span", { class: "pos", title: "position" }, ` #${event.position}`),
+      event.correction ? h("span", { class: "badge correction", title: `by ${event.correction.by}: ${event.correction.reason}` },
+        ` correction of ${shortId(event.correction.corrects)} for ${event.correction.subscriber}`) : null,
       h("span", { class: "offset" }, ` +${event.timestamp - start} ms`),
       h("button", {
         type: "button", class: "data-toggle", "aria-expanded": String(dataOpen),

@@ -53,6 +53,11 @@ export function renderDeadLetters(dead, onOpenFlow, actions) {
       actions ? actions.buttons(d.id, `delivery ${d.id} (${d.subscriber} ← ${d.eventType})`) : null)));
 }
 
+// A dotted name that may wrap after its dots ("notifications.<wbr>order_confirmation").
+function dotted(name) {
+  return name.split(".").flatMap((part, i) => (i ? [".", h("wbr"), part] : [part]));
+}
+
 // Fault switches show the server's state: every change is saved at once, then the rules are
 // read back from the server and the table redrawn from them, with a "saved" note. Choosing a
 // failure mode switches the fault on (a choice that did nothing until a box was ticked would
@@ -125,7 +130,7 @@ export class FaultSwitches {
       return h("tr", { class: rule.enabled ? "fault on" : "fault", dataset: { subscriber: name, enabled: String(rule.enabled), mode: rule.mode } },
         h("td", null, h("label", null,
           h("input", { type: "checkbox", checked: rule.enabled, onchange: (e) => this.save(name, { enabled: e.target.checked }) }),
-          " ", name),
+          " ", dotted(name)),
         h("span", { class: "fault-state" }, this.describe(rule))),
         h("td", null, mode, amount),
         this.switches.has(name)

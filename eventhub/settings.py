@@ -239,6 +239,10 @@ EVENTHUB = {
     "CURRENCY": os.environ.get("EVENTHUB_CURRENCY", "¥"),
     # Dead letters requeued per second by a batch retry from the admin.
     "RETRY_RATE_PER_SECOND": env_int("EVENTHUB_RETRY_RATE_PER_SECOND", 50),
+    # Metrics (GET /metrics, OpenTelemetry meters); false: no meters, /metrics answers 404.
+    "METRICS": env_bool("EVENTHUB_METRICS", True),
+    # Bearer token of GET /metrics (a staff session works too); empty refuses every bearer.
+    "METRICS_TOKEN": os.environ.get("EVENTHUB_METRICS_TOKEN", ""),
 }
 
 # --- Mail -----------------------------------------------------------------------------------

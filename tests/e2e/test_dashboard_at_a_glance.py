@@ -224,6 +224,21 @@ def test_fault_switches_say_saved_and_show_what_the_server_holds(stack, new_page
     expect(other).to_have_attribute("data-enabled", "true")
     expect(other.locator(".fault-state")).to_have_text("on: fail always")
 
+    # A mode chosen and the box ticked before the first reply: the second change is built on
+    # the first, not on the stale rule (which sent "no failure" back and the fault never hit).
+    row.evaluate(
+        """row => {
+            const select = row.querySelector("select");
+            select.value = "percent";
+            select.dispatchEvent(new Event("change"));
+            row.querySelector("input[type=checkbox]").click();
+        }"""
+    )
+    expect(row.locator(".fault-state")).to_have_text("on: fail a percentage of attempts (0%)")
+    expect(note).to_contain_text(f"saved: {MAIL} is on")
+    rule = FaultRule.objects.get(subscriber=MAIL)
+    assert (rule.enabled, rule.mode) == (True, "percent")
+
 
 def test_the_shop_shows_the_saga_prices_and_a_dead_letter_the_order_waits_on(stack, new_page):
     shop = new_page()

@@ -90,8 +90,17 @@ export class FaultSwitches {
     return `on: ${mode}${extra}${rule.latencyMs ? `, +${rule.latencyMs} ms` : ""}`;
   }
 
-  async save(name, changes) {
+  // Changes are sent one at a time, each built on the one before it (a mode chosen, then the
+  // box ticked before the first reply: the second must not send the old mode back).
+  save(name, changes) {
     const rule = { ...(this.rules.get(name) || { subscriber: name, enabled: false, mode: "none", remaining: 0, percent: 0, latencyMs: 0 }), ...changes };
+    this.rules.set(name, rule);
+    this.queued = (this.queued || 0) + 1;
+    this.pending = (this.pending || Promise.resolve()).then(() => this.send(name, rule));
+    return this.pending;
+  }
+
+  async send(name, rule) {
     this.say(`saving ${name}…`, false);
     let reply;
     try {
@@ -105,8 +114,10 @@ export class FaultSwitches {
     } catch (err) {
       reply = { success: false, error: String(err) };
     }
-    // Whatever happened, the table shows what the server holds now.
-    await this.load();
+    // Whatever happened, the table shows what the server holds now (once no change of
+    // ours is still on its way, so that a reading never undoes one).
+    this.queued -= 1;
+    if (this.queued === 0) await this.load();
     if (reply.success) this.say(`saved: ${name} is ${this.describe(this.rules.get(name) || reply.data)}`, false);
     else this.say(`not saved: ${reply.error || "the server refused"}`, true);
   }

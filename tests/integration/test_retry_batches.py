@@ -21,6 +21,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 
+from eventhub.bus.retry_batches import BURST_SECONDS
 from eventhub.models import Delivery, RetryBatch
 from eventhub.routing import websocket_application
 from tests.conftest import ROOT, wait_until
@@ -152,6 +153,63 @@ def test_a_batch_runs_at_its_rate_with_the_default_relay_interval(
         interval=0.2,
         message="every retried delivery to succeed",
     )
+
+
+def test_two_relays_share_a_batch_at_its_rate_and_requeue_each_dead_letter_once(
+    default_relay, worker_env, tmp_path, settings
+):
+    second = RelayProcess(worker_env, tmp_path / "relay-2.log").start()
+    try:
+        dead = make_dead_letters(250)
+        operator = logged_in(staff("op", *OPERATOR_PERMS))
+        batch = start_batch(operator, 50, settings)
+        wait_until(
+            lambda: RetryBatch.objects.get(pk=batch.pk).finished_at,
+            timeout=40,
+            interval=0.2,
+            message="the batch to finish",
+        )
+    finally:
+        second.stop()
+    batch.refresh_from_db()
+    assert (batch.done, batch.requeued) == (250, 250)
+    times = requeue_times(batch)
+    measured = 249 / (times[-1] - times[0])
+    assert abs(measured / 50 - 1) <= 0.10, f"{measured:.2f}/s at 50/s"
+    entries = LogEntry.objects.filter(change_message=f"Retried (batch {batch.pk})")
+    assert entries.count() == 250 and audited(batch) == set(dead)  # each once
+
+
+def test_a_restarted_relay_resumes_the_batch_without_a_burst(
+    default_relay, worker_env, tmp_path, settings
+):
+    rate = 50
+    make_dead_letters(300)
+    operator = logged_in(staff("op", *OPERATOR_PERMS))
+    batch = start_batch(operator, rate, settings)
+    wait_until(lambda: done_of(batch) >= 50, timeout=30, message="50 requeued")
+    default_relay.stop()
+    stopped_at = done_of(batch)
+    time.sleep(2)  # the relay is down for a while: 100 more dead letters come due meanwhile
+    assert done_of(batch) == stopped_at
+    relay = RelayProcess(worker_env, tmp_path / "relay-restarted.log").start()
+    try:
+        wait_until(
+            lambda: RetryBatch.objects.get(pk=batch.pk).finished_at,
+            timeout=40,
+            interval=0.2,
+            message="the batch to finish",
+        )
+    finally:
+        relay.stop()
+    times = requeue_times(batch)
+    assert len(times) == 300
+    busiest = max(sum(1 for t in times[i:] if t - s < 1.0) for i, s in enumerate(times))
+    assert busiest <= rate * (1 + BURST_SECONDS) + 1, busiest
+
+
+def done_of(batch: RetryBatch) -> int:
+    return RetryBatch.objects.get(pk=batch.pk).done
 
 
 def test_a_cancelled_batch_requeues_nothing_more_and_the_log_says_only_what_was_done(

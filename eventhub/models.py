@@ -221,6 +221,9 @@ class RetryBatch(models.Model):
     done = models.PositiveIntegerField(default=0, help_text="Dead letters handled so far")
     requeued = models.PositiveIntegerField(default=0, help_text="Of those, put back in line")
     rate_per_second = models.PositiveIntegerField(default=50)
+    reason = models.CharField(
+        max_length=200, blank=True, help_text="Where it was asked from (the audit log says it)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     paced_from = models.DateTimeField(
         null=True,

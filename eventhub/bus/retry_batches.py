@@ -100,6 +100,7 @@ def retry_batch_create(
             delivery_ids=ids,
             total=len(ids),
             rate_per_second=rate,
+            reason=reason[:200],
             finished_at=timezone.now() if not ids else None,
         )
         if user_id is not None:
@@ -183,13 +184,22 @@ def _requeue_slice(batch: RetryBatch, allowed: Allowance, now: datetime) -> int:
                 user_id=batch.requested_by_id,
                 queryset=Delivery.objects.filter(pk__in=ids),
                 action_flag=CHANGE,
-                change_message=f"Retried (batch {batch.pk})",
+                change_message=retried_message(batch),
                 single_object=False,
             )
         RetryBatch.objects.filter(pk=batch.pk).update(requeued=F("requeued") + len(ids))
         batch.refresh_from_db()
         _announce(batch)
     return len(ids)
+
+
+def retried_message(batch: RetryBatch) -> str:
+    """The audit log's words for a dead letter this batch requeued."""
+    return (
+        f"Retried ({batch.reason}; batch {batch.pk})"
+        if batch.reason
+        else (f"Retried (batch {batch.pk})")
+    )
 
 
 def _announce(batch: RetryBatch) -> None:

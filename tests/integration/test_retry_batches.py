@@ -21,7 +21,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 
-from eventhub.bus.retry_batches import BURST_SECONDS
+from eventhub.bus.retry_batches import BURST_SECONDS, retried_message
 from eventhub.models import Delivery, RetryBatch
 from eventhub.routing import websocket_application
 from tests.conftest import ROOT, wait_until
@@ -113,7 +113,7 @@ def audited(batch: RetryBatch) -> set[int]:
     """Dead letters with a "Retried" entry of this batch in the admin log."""
     entries = LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Delivery),
-        change_message=f"Retried (batch {batch.pk})",
+        change_message=retried_message(batch),
     )
     return {int(pk) for pk in entries.values_list("object_id", flat=True)}
 
@@ -176,7 +176,7 @@ def test_two_relays_share_a_batch_at_its_rate_and_requeue_each_dead_letter_once(
     times = requeue_times(batch)
     measured = 249 / (times[-1] - times[0])
     assert abs(measured / 50 - 1) <= 0.10, f"{measured:.2f}/s at 50/s"
-    entries = LogEntry.objects.filter(change_message=f"Retried (batch {batch.pk})")
+    entries = LogEntry.objects.filter(change_message=retried_message(batch))
     assert entries.count() == 250 and audited(batch) == set(dead)  # each once
 
 

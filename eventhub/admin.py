@@ -524,12 +524,14 @@ class RetryBatchAdmin(ReadOnlyAdmin):
 
     def cancel_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
         """POST: stop the batch; what it has not requeued yet stays dead."""
-        url = reverse("admin:eventhub_retrybatch_change", args=[batch_id])
-        if request.method != "POST" or not self.has_cancel_permission(request):
-            self.message_user(request, "You may not cancel retry batches.", messages.ERROR)
-            return HttpResponseRedirect(url)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied("permission eventhub.retry_deadletter required")
+        if not RetryBatch.objects.filter(pk=batch_id).exists():
+            raise Http404(f"id: no retry batch {batch_id}")
         self._cancel(request, batch_id)
-        return HttpResponseRedirect(url)
+        return HttpResponseRedirect(reverse("admin:eventhub_retrybatch_change", args=[batch_id]))
 
     def _cancel(self, request: HttpRequest, batch_id: int) -> None:
         if retry_batch_cancel(batch_id=batch_id, user_id=request.user.pk):

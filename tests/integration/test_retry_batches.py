@@ -281,12 +281,15 @@ def test_cancel_is_refused_without_the_retry_permission(default_relay, settings)
 
     page = viewer.get(f"/admin/eventhub/retrybatch/{batch.pk}/change/").content.decode()
     assert "Cancel this batch" not in page
-    viewer.post(f"/admin/eventhub/retrybatch/{batch.pk}/cancel/")
+    assert viewer.post(f"/admin/eventhub/retrybatch/{batch.pk}/cancel/").status_code == 403
     viewer.post(
         "/admin/eventhub/retrybatch/",
         {"action": "cancel_selected", "_selected_action": [batch.pk]},
     )
     assert RetryBatch.objects.get(pk=batch.pk).status == "running"
+    assert operator.get(f"/admin/eventhub/retrybatch/{batch.pk}/cancel/").status_code == 405
+    assert operator.post("/admin/eventhub/retrybatch/999999/cancel/").status_code == 404
+    assert not LogEntry.objects.filter(change_message__startswith="Cancelled").exists()
 
     # The change list's action, for whoever may retry.
     response = operator.post(

@@ -195,11 +195,9 @@ def _requeue_slice(batch: RetryBatch, allowed: Allowance, now: datetime) -> int:
 
 def retried_message(batch: RetryBatch) -> str:
     """The audit log's words for a dead letter this batch requeued."""
-    return (
-        f"Retried ({batch.reason}; batch {batch.pk})"
-        if batch.reason
-        else (f"Retried (batch {batch.pk})")
-    )
+    if batch.reason:
+        return f"Retried ({batch.reason}; batch {batch.pk})"
+    return f"Retried (batch {batch.pk})"
 
 
 def _announce(batch: RetryBatch) -> None:

@@ -89,6 +89,12 @@ def test_the_relay_comes_back_when_the_next_dead_letter_is_due():
     assert pause(RelayReport(batch_due_in=0.3), DEFAULT_INTERVAL) == 0.3
     assert pause(RelayReport(batch_due_in=5.0), DEFAULT_INTERVAL) == DEFAULT_INTERVAL
     assert pause(RelayReport(batch_due_in=0.002), DEFAULT_INTERVAL) == BATCH_PACE_STEP_SECONDS
+    # The step counts from the start of a pass: a pass that took it all goes again at once.
+    assert pause(RelayReport(batch_due_in=0.002), DEFAULT_INTERVAL, elapsed=0.06) == (
+        pytest.approx(BATCH_PACE_STEP_SECONDS - 0.06)
+    )
+    assert pause(RelayReport(batch_due_in=0.002), DEFAULT_INTERVAL, elapsed=0.3) == 0.002
+    assert pause(RelayReport(), DEFAULT_INTERVAL, elapsed=0.3) == DEFAULT_INTERVAL
     # Behind (a slow pass): the next pass at once.
     assert pause(RelayReport(batch_due_in=0.0), DEFAULT_INTERVAL) == 0.0
     assert pause(RelayReport(batch_due_in=-0.2), DEFAULT_INTERVAL) == 0.0
@@ -104,7 +110,8 @@ def test_a_relay_at_the_default_interval_keeps_a_batch_at_its_rate(rate, pass_se
         step = allowance(rate=rate, done=done, total=total, paced_from=paced_from, now=at(now))
         times += [now] * step.count
         done, paced_from = done + step.count, step.paced_from
-        now += pass_seconds + pause(RelayReport(batch_due_in=step.next_due_in), DEFAULT_INTERVAL)
+        report = RelayReport(batch_due_in=step.next_due_in)
+        now += pass_seconds + pause(report, DEFAULT_INTERVAL, elapsed=pass_seconds)
         assert now < 60, "the batch stalled"
     measured = (total - 1) / (times[-1] - times[0])
     assert measured == pytest.approx(rate, rel=0.05)

@@ -7,6 +7,7 @@ import { FlowView } from "./flows.js";
 import { Timeline } from "./model.js";
 import { FaultSwitches, renderCounters, renderDeadLetters } from "./panels.js";
 import { Highlighter, SpanFeed } from "./waterfall.js";
+import { renderRetryBatches } from "./batches.js";
 
 const PAGE = 40;
 const MAX_SAMPLES = 100000;
@@ -133,6 +134,7 @@ function onBatch(msg) {
     pausedNew += added.length;
     setText(document.getElementById("paused-note"), `paused · ${pausedNew} new events`);
   }
+  if (msg.retryBatches) renderRetryBatches(msg.retryBatches);
   schedule();
 }
 

@@ -22,6 +22,7 @@ from django.http import (
     HttpResponse,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
+    JsonResponse,
     QueryDict,
 )
 from django.template.response import TemplateResponse
@@ -30,6 +31,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from .admin_lookups import SafeLookupsMixin
+from .bus.retry_batches import retry_batch_cancel
 from .dead_letter_actions import discard_requested, retry_requested
 from .models import Attempt, DeadLetter, Delivery, Event, FaultRule, RetryBatch
 from .nul_guard import NUL
@@ -518,12 +520,25 @@ class DeadLetterAdmin(DeliveryAdminBase):
         )
 
 
+def batch_progress(batch: RetryBatch) -> dict[str, Any]:
+    """What the batch page shows live (the JSON of its progress endpoint)."""
+    return {
+        "id": batch.pk,
+        "status": batch.status,
+        "total": batch.total,
+        "done": batch.done,
+        "requeued": batch.requeued,
+        "ratePerSecond": batch.rate_per_second,
+    }
+
+
 @admin.register(RetryBatch)
 class RetryBatchAdmin(ReadOnlyAdmin):
     list_display = (
         "pk",
         "requested_by",
         "progress",
+        "status",
         "requeued",
         "rate_per_second",
         "created_at",
@@ -532,14 +547,87 @@ class RetryBatchAdmin(ReadOnlyAdmin):
     readonly_fields = (
         "requested_by",
         "progress",
+        "status",
         "total",
         "done",
         "requeued",
         "rate_per_second",
         "created_at",
         "finished_at",
+        "cancelled_at",
+        "cancelled_by",
     )
-    exclude = ("delivery_ids",)
+    exclude = ("delivery_ids", "paced_from", "advanced_at")
+    actions = ["cancel_selected"]
+    change_form_template = "admin/eventhub/retrybatch/change_form.html"
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        """Whoever may start a batch may stop one."""
+        return request.user.has_perm("eventhub.retry_deadletter")
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:batch_id>/progress.json",
+                view(self.progress_view),
+                name="eventhub_retrybatch_progress",
+            ),
+            path(
+                "<int:batch_id>/cancel/",
+                view(self.cancel_view),
+                name="eventhub_retrybatch_cancel",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), "can_cancel": self.has_cancel_permission(request)}
+        return super().change_view(request, object_id, form_url, context)
+
+    def progress_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
+        """GET: the batch's progress as JSON, polled by its page while it runs."""
+        if not self.has_view_permission(request):
+            return JsonResponse({"error": "You may not view retry batches."}, status=403)
+        batch = RetryBatch.objects.filter(pk=batch_id).first()
+        if batch is None:
+            return JsonResponse({"error": f"No retry batch {batch_id}."}, status=404)
+        return JsonResponse(batch_progress(batch))
+
+    def cancel_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
+        """POST: stop the batch; what it has not requeued yet stays dead."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied("permission eventhub.retry_deadletter required")
+        if not RetryBatch.objects.filter(pk=batch_id).exists():
+            raise Http404(f"id: no retry batch {batch_id}")
+        self._cancel(request, batch_id)
+        return HttpResponseRedirect(reverse("admin:eventhub_retrybatch_change", args=[batch_id]))
+
+    def _cancel(self, request: HttpRequest, batch_id: int) -> None:
+        if retry_batch_cancel(batch_id=batch_id, user_id=request.user.pk):
+            batch = RetryBatch.objects.get(pk=batch_id)
+            self.message_user(
+                request,
+                f"Cancelled retry batch {batch_id} after {batch.done} of {batch.total}.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request, f"Retry batch {batch_id} was no longer running.", messages.WARNING
+            )
+
+    @admin.action(description="Cancel the selected retry batches", permissions=["cancel"])
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for batch_id in queryset.values_list("pk", flat=True):
+            self._cancel(request, batch_id)
 
     @admin.display(description="progress")
     def progress(self, obj: RetryBatch) -> str:

@@ -14,6 +14,7 @@ data (AOF, a replica that takes over) keeps the marker, and nothing is sent twic
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import redis
 from celery import current_app
@@ -24,6 +25,12 @@ from .recovery import redispatch_unstarted
 log = logging.getLogger(__name__)
 
 MARKER_KEY = "eventhub:relay:broker-marker"
+
+# ``dispatched_at`` is written by the web processes' and relays' clocks, the cutoff by this
+# relay's: a host whose clock runs ahead by up to this much still has its lost messages
+# released. Releasing a delivery dispatched to the new broker is harmless (its dispatch
+# number fences the older message), so the margin errs on the side of sending again.
+CLOCK_SKEW_MARGIN = timedelta(seconds=30)
 
 _clients: dict[str, redis.Redis] = {}
 
@@ -47,7 +54,7 @@ def redispatch_if_broker_lost_messages() -> int:
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return 0
     client = _client(url)
-    cutoff = timezone.now()
+    cutoff = timezone.now() + CLOCK_SKEW_MARGIN
     try:
         if client.exists(MARKER_KEY):
             return 0

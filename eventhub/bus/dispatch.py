@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from .. import tracing
 from ..models import Delivery
 from . import subscribers
 
@@ -29,14 +30,23 @@ DISPATCHABLE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
 CLAIM_BATCH = 500
 
 
-def _claim(delivery_ids: list[int]) -> tuple[uuid.UUID, list[tuple[int, int, str, str]]]:
+Claimed = tuple[int, int, str, str, int, str, dict[str, str]]
+
+
+def _claim(delivery_ids: list[int]) -> tuple[uuid.UUID, list[Claimed]]:
     """Claim every still-undispatched delivery among ``delivery_ids`` in one UPDATE."""
     token = uuid.uuid4()
     Delivery.objects.filter(
         pk__in=delivery_ids, dispatched_at__isnull=True, status__in=DISPATCHABLE
     ).update(dispatched_at=timezone.now(), dispatch_seq=F("dispatch_seq") + 1, dispatch_token=token)
     rows = Delivery.objects.filter(dispatch_token=token).values_list(
-        "pk", "dispatch_seq", "queue", "subscriber"
+        "pk",
+        "dispatch_seq",
+        "queue",
+        "subscriber",
+        "attempts",
+        "event__event_type",
+        "event__trace_context",
     )
     return token, list(rows)
 
@@ -60,20 +70,28 @@ def dispatch(delivery_ids: Iterable[int]) -> int:
     ids = list(delivery_ids)
     for offset in range(0, len(ids), CLAIM_BATCH):
         token, claimed = _claim(ids[offset : offset + CLAIM_BATCH])
-        for index, (delivery_id, dispatch_seq, queue, subscriber_name) in enumerate(claimed):
+        for index, row in enumerate(claimed):
+            delivery_id, dispatch_seq, queue, subscriber_name, attempts, event_type, ctx = row
             timeout = subscribers.timeout_of(subscribers.get(subscriber_name))
             try:
-                for _ in range(copies):
-                    deliver.apply_async(
-                        args=[delivery_id, dispatch_seq],
-                        kwargs={"subscriber": subscriber_name},
-                        queue=queue,
-                        soft_time_limit=timeout,
-                        time_limit=timeout + 5,
-                        retry=False,
-                    )
+                with tracing.dispatch_span(
+                    delivery_id=delivery_id,
+                    subscriber=subscriber_name,
+                    attempt=attempts + 1,
+                    event_type=event_type,
+                    trace_context=ctx,
+                ):
+                    for _ in range(copies):
+                        deliver.apply_async(
+                            args=[delivery_id, dispatch_seq],
+                            kwargs={"subscriber": subscriber_name},
+                            queue=queue,
+                            soft_time_limit=timeout,
+                            time_limit=timeout + 5,
+                            retry=False,
+                        )
             except Exception as exc:  # the broker is down or unreachable: the relay retries
-                _release(token, [row[0] for row in claimed[index:]])
+                _release(token, [c[0] for c in claimed[index:]])
                 log.warning(
                     "broker unavailable, %d deliveries left to the relay: %s",
                     len(claimed) - index,

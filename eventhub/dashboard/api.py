@@ -16,6 +16,7 @@ from ..middleware import VALID as CORRELATION_ID
 from ..models import Delivery, Event
 from ..span_store import spans_of
 from .fault_switches import FaultSwitchError, fault_rule_json, fault_rule_set, fault_rules
+from .waterfall import layout
 
 
 def staff_only(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
@@ -34,13 +35,14 @@ def staff_only(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]
 
 @staff_only
 def flow_spans(request: HttpRequest, correlation_id: str) -> JsonResponse:
-    """The spans of every trace the flow's events belong to, for a waterfall."""
+    """The waterfall of the flow: the spans of every trace its events belong to and of the
+    traces linked to them (retries), laid out by ``waterfall.layout``."""
     if not CORRELATION_ID.fullmatch(correlation_id):
         return failure("flow not found: not a correlation id", 404)
     trace_ids = Event.objects.filter(correlation_id=correlation_id).values_list(
         "trace_id", flat=True
     )
-    return success(spans_of(trace_ids, settings.REDIS_URL))
+    return success(layout(spans_of(trace_ids, settings.REDIS_URL)))
 
 
 @require_http_methods(["GET", "POST"])

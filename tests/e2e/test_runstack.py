@@ -260,12 +260,12 @@ def test_starts_again_right_after_a_stop_that_left_time_wait_sockets(
     port = int(stack.base.rsplit(":", 1)[1])
     stack.proc.send_signal(signal.SIGINT)
     assert stack.proc.wait(timeout=EXIT_SECONDS) == 0, stack.output()
-    stopped = time.monotonic()
     assert time_wait_sockets(port) > 0  # what made the port look taken
 
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
     env.update(EVENTHUB_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
     log = tmp_path / "runstack-again.log"
+    assert time_wait_sockets(port) > 0  # still there as it starts again
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "runstack", "--port", str(port)],
@@ -274,7 +274,6 @@ def test_starts_again_right_after_a_stop_that_left_time_wait_sockets(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    assert time.monotonic() - stopped < 5
     again = Stack(proc, port, log)
     try:
         poll(again.answers, seconds=START_SECONDS, what="the restarted stack answering")

@@ -113,7 +113,13 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.subscriber} <- {self.event_id} ({self.status})"
+        """What failed (or ran) on what, e.g. "payments.authorize_payment failed on
+        order.created ORD-1" (admin titles and breadcrumbs; select_related("event") there)."""
+        event = self.event
+        what = f"{event.event_type} {event.aggregate_id}"
+        if self.status == self.Status.DEAD:
+            return f"{self.subscriber} failed on {what}"
+        return f"{self.subscriber} on {what} ({self.status})"
 
 
 class Attempt(models.Model):

@@ -4,6 +4,7 @@ retry batches with progress, fault switches."""
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 from django import forms
@@ -21,19 +22,30 @@ from django.http import (
     HttpResponse,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
+    JsonResponse,
     QueryDict,
 )
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from .admin_edit_retry import EditAndRetryMixin
 from .admin_lookups import SafeLookupsMixin
+from .bus.retry_batches import retry_batch_cancel
 from .dead_letter_actions import discard_requested, retry_requested
 from .dead_letter_groups import dead_letter_fingerprint_groups
 from .models import Attempt, DeadLetter, Delivery, Event, FaultRule, RetryBatch
 from .nul_guard import NUL
+
+# The app list lives on the index page; without the side bar beside every list, the operator's
+# tables (dead letters, attempts) fit 1280 px with their filters.
+admin.site.enable_nav_sidebar = False
+
+
+def dotted(name: str) -> str:
+    """A dotted name that may wrap after its dots, never inside a word."""
+    return format_html_join(".<wbr>", "{}", ((part,) for part in name.split(".")))
 
 
 class ReadOnlyAdmin(SafeLookupsMixin, admin.ModelAdmin):
@@ -76,6 +88,7 @@ def trace_link(event: Event) -> str:
 class DeliveryInline(admin.TabularInline):
     model = Delivery
     fk_name = "event"
+    classes = ["eventhub-readonly"]  # admin.css: no "Add another" row, whatever the script does
     extra = 0
     can_delete = False
     show_change_link = True
@@ -120,23 +133,83 @@ class EventAdmin(ReadOnlyAdmin):
         return trace_link(obj)
 
 
+ERROR_CHARS_SHOWN = 120
+
+
+def folded(text: str, summary: str) -> str:
+    """Long text (an error, a traceback) folded behind a <details>, so that a table row stays
+    one line wide; the whole text is one click away (escaped, never markup)."""
+    if not text:
+        return "-"
+    return format_html(
+        "<details class='eventhub-fold'><summary>{}</summary><pre>{}</pre></details>",
+        summary,
+        text,
+    )
+
+
+def short_text(text: str, limit: int = ERROR_CHARS_SHOWN) -> str:
+    """The first ``limit`` characters on one line, the whole text on hover."""
+    if not text:
+        return "-"
+    line = " ".join(text.split())
+    shown = line if len(line) <= limit else line[: limit - 1] + "…"
+    return format_html("<span class='eventhub-short' title='{}'>{}</span>", text, shown)
+
+
+def exact_time(moment: Any) -> str:
+    """A moment to the millisecond, in UTC: retries a fraction of a second apart read apart."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
 class AttemptInline(admin.TabularInline):
     model = Attempt
+    classes = ["eventhub-readonly"]  # admin.css: no "Add another" row, whatever the script does
     extra = 0
     can_delete = False
-    fields = ("number", "outcome", "worker", "started_at", "duration", "error", "traceback_text")
+    fields = ("number", "outcome", "worker", "started", "waited", "duration", "error_text",
+              "traceback_text")  # fmt: skip
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="started")
+    def started(self, obj: Attempt) -> str:
+        return exact_time(obj.started_at)
+
+    @admin.display(description="after the previous")
+    def waited(self, obj: Attempt) -> str:
+        previous = (
+            Attempt.objects.filter(delivery_id=obj.delivery_id, number__lt=obj.number)
+            .order_by("-number")
+            .values_list("started_at", flat=True)
+            .first()
+        )
+        if previous is None:
+            return "-"
+        return f"+{(obj.started_at - previous).total_seconds():.1f} s"
+
     @admin.display(description="duration")
     def duration(self, obj: Attempt) -> str:
         return "-" if obj.duration_ms is None else f"{obj.duration_ms:.0f} ms"
 
+    @admin.display(description="error")
+    def error_text(self, obj: Attempt) -> str:
+        return short_text(obj.error, 80)
+
     @admin.display(description="traceback")
     def traceback_text(self, obj: Attempt) -> str:
-        return format_html("<pre>{}</pre>", obj.traceback) if obj.traceback else "-"
+        lines = len(obj.traceback.splitlines())
+        return folded(obj.traceback, f"traceback ({lines} lines)")
 
 
 class DeliveryAdminBase(ReadOnlyAdmin):
@@ -159,9 +232,13 @@ class DeliveryAdminBase(ReadOnlyAdmin):
     fields = readonly_fields
     inlines = [AttemptInline]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # The title says what failed on what (Delivery.__str__ reads the event).
+        return super().get_queryset(request).select_related("event")
+
     @admin.display(description="event", ordering="event__event_type")
     def event_type(self, obj: Delivery) -> str:
-        return obj.event.event_type
+        return dotted(obj.event.event_type)
 
     @admin.display(description="attempts")
     def attempts_of_max(self, obj: Delivery) -> str:
@@ -206,14 +283,13 @@ class DiscardForm(forms.Form):
 @admin.register(DeadLetter)
 class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
     list_display = (
-        "subscriber",
+        "subscriber_name",
         "event_type",
-        "error_type",
         "short_error",
         "attempts",
         "dead_at",
         "flow",
-    )
+    )  # the error type is the error's first word, and a filter
     list_filter = ("subscriber", "error_type")
     actions = ["retry_selected", "discard_selected"]
     change_list_template = "admin/eventhub/deadletter/change_list.html"
@@ -227,7 +303,11 @@ class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
 
     @admin.display(description="error")
     def short_error(self, obj: Delivery) -> str:
-        return obj.last_error[:120]
+        return short_text(obj.last_error, 90)
+
+    @admin.display(description="subscriber", ordering="subscriber")
+    def subscriber_name(self, obj: Delivery) -> str:
+        return dotted(obj.subscriber)
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
@@ -453,12 +533,25 @@ class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
         )
 
 
+def batch_progress(batch: RetryBatch) -> dict[str, Any]:
+    """What the batch page shows live (the JSON of its progress endpoint)."""
+    return {
+        "id": batch.pk,
+        "status": batch.status,
+        "total": batch.total,
+        "done": batch.done,
+        "requeued": batch.requeued,
+        "ratePerSecond": batch.rate_per_second,
+    }
+
+
 @admin.register(RetryBatch)
 class RetryBatchAdmin(ReadOnlyAdmin):
     list_display = (
         "pk",
         "requested_by",
         "progress",
+        "status",
         "requeued",
         "rate_per_second",
         "created_at",
@@ -467,14 +560,87 @@ class RetryBatchAdmin(ReadOnlyAdmin):
     readonly_fields = (
         "requested_by",
         "progress",
+        "status",
         "total",
         "done",
         "requeued",
         "rate_per_second",
         "created_at",
         "finished_at",
+        "cancelled_at",
+        "cancelled_by",
     )
-    exclude = ("delivery_ids",)
+    exclude = ("delivery_ids", "paced_from", "advanced_at")
+    actions = ["cancel_selected"]
+    change_form_template = "admin/eventhub/retrybatch/change_form.html"
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        """Whoever may start a batch may stop one."""
+        return request.user.has_perm("eventhub.retry_deadletter")
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:batch_id>/progress.json",
+                view(self.progress_view),
+                name="eventhub_retrybatch_progress",
+            ),
+            path(
+                "<int:batch_id>/cancel/",
+                view(self.cancel_view),
+                name="eventhub_retrybatch_cancel",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), "can_cancel": self.has_cancel_permission(request)}
+        return super().change_view(request, object_id, form_url, context)
+
+    def progress_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
+        """GET: the batch's progress as JSON, polled by its page while it runs."""
+        if not self.has_view_permission(request):
+            return JsonResponse({"error": "You may not view retry batches."}, status=403)
+        batch = RetryBatch.objects.filter(pk=batch_id).first()
+        if batch is None:
+            return JsonResponse({"error": f"No retry batch {batch_id}."}, status=404)
+        return JsonResponse(batch_progress(batch))
+
+    def cancel_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
+        """POST: stop the batch; what it has not requeued yet stays dead."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied("permission eventhub.retry_deadletter required")
+        if not RetryBatch.objects.filter(pk=batch_id).exists():
+            raise Http404(f"id: no retry batch {batch_id}")
+        self._cancel(request, batch_id)
+        return HttpResponseRedirect(reverse("admin:eventhub_retrybatch_change", args=[batch_id]))
+
+    def _cancel(self, request: HttpRequest, batch_id: int) -> None:
+        if retry_batch_cancel(batch_id=batch_id, user_id=request.user.pk):
+            batch = RetryBatch.objects.get(pk=batch_id)
+            self.message_user(
+                request,
+                f"Cancelled retry batch {batch_id} after {batch.done} of {batch.total}.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request, f"Retry batch {batch_id} was no longer running.", messages.WARNING
+            )
+
+    @admin.action(description="Cancel the selected retry batches", permissions=["cancel"])
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for batch_id in queryset.values_list("pk", flat=True):
+            self._cancel(request, batch_id)
 
     @admin.display(description="progress")
     def progress(self, obj: RetryBatch) -> str:

@@ -2,7 +2,8 @@
 
 The admin's actions, the dead-letter detail page and the dashboard all come here, so every
 way in retries through the same path (a RetryBatch the relay carries out at its rate) and
-leaves the same audit trail (one LogEntry per dead letter, with the user and the reason).
+leaves the same audit trail (one LogEntry per dead letter, with the user and the reason;
+for a retry, written when the relay requeues it).
 """
 
 from __future__ import annotations
@@ -32,15 +33,13 @@ def log_actions(*, user_id: int, queryset: QuerySet[Any], message: str) -> None:
 
 
 def retry_requested(*, user_id: int, delivery_ids: Iterable[int], why: str) -> RetryBatch:
-    """Start a retry batch of these dead letters for the user, and log it."""
-    ids = list(delivery_ids)
-    batch = retry_batch_create(delivery_ids=ids, user_id=user_id)
-    log_actions(
-        user_id=user_id,
-        queryset=Delivery.objects.filter(pk__in=ids),
-        message=f"Retried ({why}; batch {batch.pk})",
-    )
-    return batch
+    """Start a retry batch of these dead letters for the user.
+
+    Logged as it happens: one entry for the batch now, then one per dead letter when the
+    relay actually requeues it, in the user's name (``eventhub.bus.retry_batches``), and
+    none for a dead letter it never requeues (cancelled, or discarded meanwhile).
+    """
+    return retry_batch_create(delivery_ids=list(delivery_ids), user_id=user_id, reason=why)
 
 
 def discard_requested(*, user_id: int, delivery_ids: Iterable[int], reason: str) -> list[int]:

@@ -133,7 +133,13 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.subscriber} <- {self.event_id} ({self.status})"
+        """What failed (or ran) on what, e.g. "payments.authorize_payment failed on
+        order.created ORD-1" (admin titles and breadcrumbs; select_related("event") there)."""
+        event = self.event
+        what = f"{event.event_type} {event.aggregate_id}"
+        if self.status == self.Status.DEAD:
+            return f"{self.subscriber} failed on {what}"
+        return f"{self.subscriber} on {what} ({self.status})"
 
 
 class Attempt(models.Model):
@@ -242,9 +248,25 @@ class RetryBatch(models.Model):
     done = models.PositiveIntegerField(default=0, help_text="Dead letters handled so far")
     requeued = models.PositiveIntegerField(default=0, help_text="Of those, put back in line")
     rate_per_second = models.PositiveIntegerField(default=50)
+    reason = models.CharField(
+        max_length=200, blank=True, help_text="Where it was asked from (the audit log says it)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    paced_from = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Origin of the pace: dead letter k is due k / rate seconds after it",
+    )
     advanced_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name_plural = "retry batches"
@@ -260,3 +282,9 @@ class RetryBatch(models.Model):
 
     def __str__(self) -> str:
         return f"retry batch {self.pk}: {self.done}/{self.total}"
+
+    @property
+    def status(self) -> str:
+        if self.cancelled_at:
+            return "cancelled"
+        return "finished" if self.finished_at else "running"

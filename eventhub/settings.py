@@ -134,6 +134,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
+# Admin dates and times to the second (eventhub/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["eventhub.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
@@ -233,6 +235,8 @@ EVENTHUB = {
     # commit and before dispatching, and whether every delivery is dispatched twice.
     "CHAOS_CRASH_BEFORE_DISPATCH": env_float("EVENTHUB_CHAOS_CRASH_BEFORE_DISPATCH", 0.0),
     "CHAOS_DUPLICATE_DISPATCH": env_bool("EVENTHUB_CHAOS_DUPLICATE_DISPATCH", False),
+    # The shop's currency sign: the seed's catalog prices (6999, 14999, 1999) are yuan.
+    "CURRENCY": os.environ.get("EVENTHUB_CURRENCY", "¥"),
     # Dead letters requeued per second by a batch retry from the admin.
     "RETRY_RATE_PER_SECOND": env_int("EVENTHUB_RETRY_RATE_PER_SECOND", 50),
     # Metrics (GET /metrics, OpenTelemetry meters); false: no meters, /metrics answers 404.

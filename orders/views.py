@@ -7,6 +7,7 @@ only ever learns, and streams the status of, the orders it placed itself.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -32,7 +33,11 @@ def shop(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "shop/index.html",
-        {"snapshot": snapshot, "staff": request.user.is_staff},
+        {
+            "snapshot": snapshot,
+            "staff": request.user.is_staff,
+            "currency": settings.EVENTHUB["CURRENCY"],
+        },
     )
 
 

@@ -20,17 +20,25 @@ def dead_letter_retry(*, delivery_ids: Iterable[int], now: datetime | None = Non
 
     The attempt history continues (the next attempt is number attempts + 1) and the
     idempotency record still guards effectively-once subscribers. A delivery that is no
-    longer dead (retried or discarded concurrently) is left alone.
+    longer dead (retried or discarded concurrently) is left alone: the dead rows are locked
+    first (SELECT ... FOR UPDATE; SQLite's immediate transactions serialize writers anyway),
+    then updated with one conditional UPDATE per subscriber, not one per row (a batch
+    retry at 200/s spent 2 ms a dead letter on row-by-row round trips).
     """
     requeued: list[int] = []
     now = now or timezone.now()
     with transaction.atomic():
-        for pk, name in Delivery.objects.filter(
-            pk__in=list(delivery_ids), status=Delivery.Status.DEAD
-        ).values_list("pk", "subscriber"):
+        by_subscriber: dict[str, list[int]] = {}
+        for pk, name in (
+            Delivery.objects.select_for_update()
+            .filter(pk__in=list(delivery_ids), status=Delivery.Status.DEAD)
+            .values_list("pk", "subscriber")
+        ):
+            by_subscriber.setdefault(name, []).append(pk)
+        for name, pks in by_subscriber.items():
             sub = subscribers.get(name)
             budget = sub.max_attempts if sub else 1
-            if Delivery.objects.filter(pk=pk, status=Delivery.Status.DEAD).update(
+            Delivery.objects.filter(pk__in=pks, status=Delivery.Status.DEAD).update(
                 status=Delivery.Status.PENDING,
                 max_attempts=F("attempts") + budget,
                 next_attempt_at=now,
@@ -38,8 +46,8 @@ def dead_letter_retry(*, delivery_ids: Iterable[int], now: datetime | None = Non
                 dead_at=None,
                 retried_at=now,
                 updated_at=now,
-            ):
-                requeued.append(pk)
+            )
+            requeued.extend(pks)
         for pk, correlation_id in Delivery.objects.filter(pk__in=requeued).values_list(
             "pk", "event__correlation_id"
         ):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,6 +24,9 @@ from .dispatch import DISPATCHABLE, dispatch
 
 log = logging.getLogger(__name__)
 
+BATCH_PACE_STEP_SECONDS = 0.1
+"""While a retry batch runs, passes are at least this far apart (500/s: 50 a pass)."""
+
 
 @dataclass
 class RelayReport:
@@ -31,6 +35,8 @@ class RelayReport:
     broker_lost: int = 0
     retried: int = 0
     dispatched: int = 0
+    batch_due_in: float | None = None
+    """Seconds until a running retry batch has its next dead letter due (None: none runs)."""
 
 
 def recover_abandoned() -> int:
@@ -66,8 +72,9 @@ def relay_once() -> RelayReport:
         recovered=recover_abandoned(),
         reset=reset_stale_dispatches(),
         broker_lost=redispatch_if_broker_lost_messages(),
-        retried=retry_batches.advance(),
     )
+    advanced = retry_batches.advance()
+    report.retried, report.batch_due_in = advanced.requeued, advanced.next_due_in
     due = list(
         Delivery.objects.filter(
             status__in=DISPATCHABLE,
@@ -81,18 +88,38 @@ def relay_once() -> RelayReport:
     return report
 
 
+def pause(report: RelayReport, interval: float, elapsed: float = 0.0) -> float:
+    """Seconds until the next pass: the interval, or sooner when a retry batch is due.
+
+    A batch is due item by item (1/s: every second), so waiting a whole interval would
+    hold it to the relay's passes; at high rates passes start at least
+    ``BATCH_PACE_STEP_SECONDS`` apart (``elapsed``: how long this one took), each
+    requeueing what came due meanwhile, and right away when a batch is behind
+    (``batch_due_in`` 0: its last slice was capped). Counting the step from the end of a
+    pass instead left 0.1 s idle after every 0.1 s pass at 200/s: 178/s.
+    """
+    if report.batch_due_in is None:
+        return interval
+    if report.batch_due_in <= 0:
+        return 0.0
+    return min(interval, max(report.batch_due_in, BATCH_PACE_STEP_SECONDS - elapsed, 0.0))
+
+
 def run_forever(stop: threading.Event, interval: float | None = None) -> None:
     """Relay until ``stop`` is set; survives database and broker outages."""
     interval = interval or float(settings.EVENTHUB["RELAY_INTERVAL_SECONDS"])
     while not stop.is_set():
+        started = time.monotonic()
         try:
             report = relay_once()
             if report.recovered or report.dispatched:
                 log.info("relay: %s", report)
             busy = report.dispatched >= int(settings.EVENTHUB["RELAY_BATCH_SIZE"])
+            wait = pause(report, interval, elapsed=time.monotonic() - started)
         except Exception:
             log.exception("relay pass failed; trying again")
             close_old_connections()
             busy = False
+            wait = interval
         if not busy:
-            stop.wait(interval)
+            stop.wait(wait)

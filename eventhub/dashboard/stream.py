@@ -12,8 +12,9 @@ database, which is the source of truth:
   caught up, the window never starts more than two lookbacks before the clock: when
   deliveries stop changing, polls stop re-reading the last busy window.
 - counters and the dead-letter summary at most once per ``SUMMARY_EVERY`` seconds, and the
-  dead letters only when they changed. The summary is read once per half ``SUMMARY_EVERY``
-  per process and shared by its connections (ten pages cost one read, not ten).
+  dead letters (and the retry batches' progress) only when they changed. The summary is
+  read once per half ``SUMMARY_EVERY`` per process and shared by its connections (ten
+  pages cost one read, not ten).
 """
 
 from __future__ import annotations
@@ -45,16 +46,22 @@ RATE_WINDOW = 5.0
 
 
 _summary_lock = threading.Lock()
-_summary: tuple[float, dict[str, Any], dict[str, Any]] | None = None
+_summary: tuple[float, dict[str, Any], dict[str, Any], list[dict[str, Any]]] | None = None
 
 
-def summary(now: float) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Delivery counters and dead letters, read at most once per SUMMARY_EVERY / 2 here."""
+def summary(now: float) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """Delivery counters, dead letters and retry batches, read at most once per
+    SUMMARY_EVERY / 2 here."""
     global _summary
     with _summary_lock:
         if _summary is None or not 0 <= now - _summary[0] < SUMMARY_EVERY / 2:
-            _summary = (now, timeline.delivery_counts(), timeline.dead_letters())
-        return _summary[1], _summary[2]
+            _summary = (
+                now,
+                timeline.delivery_counts(),
+                timeline.dead_letters(),
+                timeline.retry_batches(),
+            )
+        return _summary[1], _summary[2], _summary[3]
 
 
 @dataclass
@@ -65,6 +72,7 @@ class TimelineStream:
     sent_deliveries: dict[int, tuple[str, int, datetime]] = field(default_factory=dict)
     summary_at: float = 0.0
     dead_letters_sent: dict[str, Any] | None = None
+    retry_batches_sent: list[dict[str, Any]] | None = None
     rate_samples: list[tuple[float, int]] = field(default_factory=list)
     deliveries_caught_up: bool = False
     """The last read of changed deliveries was not cut off by BATCH_DELIVERIES."""
@@ -205,11 +213,14 @@ class TimelineStream:
         now = time.monotonic()
         if reset or now - self.summary_at >= SUMMARY_EVERY:
             self.summary_at = now
-            counts, dead = summary(now)
+            counts, dead, retry_batches = summary(now)
             batch["stats"] = {**counts, "eventsPerSecond": self._rate(now)}
             if dead != self.dead_letters_sent:
                 self.dead_letters_sent = dead
                 batch["deadLetters"] = dead
+            if retry_batches != self.retry_batches_sent:
+                self.retry_batches_sent = retry_batches
+                batch["retryBatches"] = retry_batches
         return batch
 
     def _rate(self, now: float) -> float:

@@ -7,15 +7,16 @@ event data is passed through as JSON and only ever rendered as text by the page.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.utils import timezone
 
 from ..bus import subscribers
 from ..bus.declarations import all_specs
 from ..dead_letter_groups import dead_letter_fingerprint_groups
-from ..models import Attempt, Delivery, Event
+from ..models import Attempt, Delivery, Event, RetryBatch
 
 IN_FLIGHT = (Delivery.Status.PENDING, Delivery.Status.RUNNING, Delivery.Status.RETRYING)
 FAILURES = (Delivery.Status.DEAD, Delivery.Status.FAILED)
@@ -209,6 +210,30 @@ def dead_letters(*, groups: int = 50, recent: int = 20) -> dict[str, Any]:
             for d in latest
         ],
     }
+
+
+RECENT_BATCHES = timedelta(minutes=10)
+"""A finished or cancelled retry batch stays on the dashboard this long."""
+
+
+def retry_batches(*, limit: int = 5) -> list[dict[str, Any]]:
+    """Running retry batches and those finished lately, newest first, with their progress."""
+    since = timezone.now() - RECENT_BATCHES
+    batches = RetryBatch.objects.filter(
+        Q(finished_at__isnull=True) | Q(finished_at__gte=since)
+    ).order_by("-pk")[:limit]
+    return [
+        {
+            "id": b.pk,
+            "status": b.status,
+            "total": b.total,
+            "done": b.done,
+            "requeued": b.requeued,
+            "ratePerSecond": b.rate_per_second,
+            "createdAt": _ms(b.created_at),
+        }
+        for b in batches
+    ]
 
 
 def delivery_counts() -> dict[str, int]:

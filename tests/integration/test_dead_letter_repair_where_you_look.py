@@ -86,9 +86,6 @@ def test_retry_from_the_dashboard_goes_through_a_batch_is_logged_and_succeeds(wo
     batch = RetryBatch.objects.get()
     assert response.json()["data"] == {"id": dead, "batch": batch.pk}
     assert batch.delivery_ids == [dead] and batch.requested_by.username == "op"
-    entry = LogEntry.objects.get()
-    assert (entry.user.username, entry.object_id) == ("op", str(dead))
-    assert entry.change_message == f"Retried (dashboard; batch {batch.pk})"
 
     wait_until(
         lambda: Delivery.objects.get(pk=dead).status == Delivery.Status.SUCCEEDED,
@@ -97,6 +94,12 @@ def test_retry_from_the_dashboard_goes_through_a_batch_is_logged_and_succeeds(wo
     after = Delivery.objects.get(pk=dead)
     assert after.attempts == before.attempts + 1 and after.retried_at is not None
     assert RetryBatch.objects.get().requeued == 1
+    # Logged when it happened: the batch when asked, the dead letter when requeued.
+    started, retried = LogEntry.objects.order_by("pk")
+    assert (started.user.username, started.object_id) == ("op", str(batch.pk))
+    assert started.change_message.startswith("Started: retry 1 dead letter(s)")
+    assert (retried.user.username, retried.object_id) == ("op", str(dead))
+    assert retried.change_message == f"Retried (dashboard; batch {batch.pk})"
 
 
 def test_discard_from_the_dashboard_keeps_the_reason_and_is_logged():
@@ -214,9 +217,10 @@ def test_retry_from_the_detail_page_starts_a_batch_logs_it_and_shows_the_deliver
     batch = RetryBatch.objects.get()
     assert batch.delivery_ids == [dead]
     assert "Retrying 1 dead letter(s)" in response.content.decode()
+    # The batch is logged now; the dead letter only once the relay requeues it (none runs).
     entry = LogEntry.objects.get()
-    assert entry.user.username == "op"
-    assert entry.change_message == f"Retried (detail page; batch {batch.pk})"
+    assert (entry.user.username, entry.object_id) == ("op", str(batch.pk))
+    assert entry.change_message == "Started: retry 1 dead letter(s) at 50/s (detail page)"
 
 
 def test_discard_from_the_detail_page_needs_a_reason_and_logs_it():

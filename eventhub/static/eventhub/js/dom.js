@@ -47,3 +47,50 @@ export function cookie(name) {
   const found = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
   return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
 }
+
+// A span of time for people: "840 ms", "5.1 s", "1 m 5.1 s", "2 h 3 m".
+export function duration(ms) {
+  const value = Number(ms);
+  if (!Number.isFinite(value)) return "";
+  if (Math.abs(value) < 1000) return `${Math.round(value * 10) / 10} ms`;
+  const seconds = value / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} m ${(seconds - minutes * 60).toFixed(1)} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} m`;
+}
+
+// An offset from the start of a flow (the caller adds the "+"): +65104 ms reads "1 m 5.1 s".
+export const offset = duration;
+
+// A <time> that says "12 s ago" with the exact moment on hover; refreshRelative() keeps the
+// words current.
+export function ago(ms, props = {}) {
+  return h("time", { ...props, datetime: new Date(ms).toISOString(), title: exact(ms), dataset: { at: ms } }, relative(ms));
+}
+
+export function refreshRelative(root = document) {
+  const now = Date.now();
+  for (const el of root.querySelectorAll("time[data-at]")) setText(el, relative(Number(el.dataset.at), now));
+}
+
+// "12 s ago", "3 m ago", "2 h ago"; the exact time belongs in a title beside it.
+export function relative(ms, now = Date.now()) {
+  if (!ms) return "";
+  const seconds = Math.max(0, Math.round((now - ms) / 1000));
+  if (seconds < 5) return "just now";
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} m ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+// The exact moment, to the millisecond, for a title attribute.
+export function exact(ms) {
+  return ms ? new Date(ms).toISOString().replace("T", " ").replace("Z", " UTC") : "";
+}
+
+// A time to the second, without milliseconds (the shop).
+export function clockSeconds(ms) {
+  return ms ? new Date(ms).toLocaleTimeString([], { hour12: false }) : "";
+}

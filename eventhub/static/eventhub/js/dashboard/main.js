@@ -1,14 +1,16 @@
 // The dashboard page: a websocket feeding the bounded timeline model, rendered at most once
 // per animation frame, with filters, paging and pause/resume.
-import { h, jsonFromScript, setText } from "../dom.js";
+import { h, jsonFromScript, refreshRelative, setText } from "../dom.js";
 import { LiveSocket, showStatus } from "../live-socket.js";
 import { DeadLetterActions } from "./dead-letters.js";
 import { FlowView } from "./flows.js";
 import { Timeline } from "./model.js";
 import { FaultSwitches, renderCounters, renderDeadLetters } from "./panels.js";
 import { Highlighter, SpanFeed } from "./waterfall.js";
+import { renderRetryBatches } from "./batches.js";
 
 const PAGE = 40;
+const RELATIVE_REFRESH_MS = 10000;
 const MAX_SAMPLES = 100000;
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -48,10 +50,11 @@ const ui = {
     }
     schedule();
   },
-  toggleData(eventId) {
-    if (!this.openData.delete(eventId)) this.openData.add(eventId);
-    this.detailVersion++;
-    schedule();
+  // A payload's <details> was opened or closed: remembered, so that a redraw keeps it so.
+  setDataOpen(eventId, open) {
+    if (open === this.openData.has(eventId)) return;
+    if (open) this.openData.add(eventId);
+    else this.openData.delete(eventId);
   },
   toggleAttempts(id) {
     if (!this.openAttempts.delete(id)) {
@@ -133,6 +136,7 @@ function onBatch(msg) {
     pausedNew += added.length;
     setText(document.getElementById("paused-note"), `paused · ${pausedNew} new events`);
   }
+  if (msg.retryBatches) renderRetryBatches(msg.retryBatches);
   schedule();
 }
 
@@ -218,5 +222,6 @@ document.getElementById("older").addEventListener("click", () => { page += 1; sc
 
 const faults = new FaultSwitches(jsonFromScript("subscriber-names") || [], jsonFromScript("fault-modes") || [], jsonFromScript("switch-names") || []);
 faults.load();
+setInterval(() => refreshRelative(), RELATIVE_REFRESH_MS);
 for (const cid of ui.open) ui.spans.touch(cid);
 schedule();

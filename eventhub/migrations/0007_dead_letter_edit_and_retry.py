@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("eventhub", "0005_delivery_fingerprint"),
+        ("eventhub", "0006_delivery_fingerprint"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("eventhub", "0004_delivery_dispatch_token"),
+        ("eventhub", "0005_retry_batch_pace_and_cancel"),
     ]
 
     operations = [

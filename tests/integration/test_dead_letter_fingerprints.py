@@ -58,8 +58,10 @@ def dies_on_its_last_attempt(fails: object) -> Delivery:
 
 
 def test_the_fingerprint_is_recorded_with_the_dead_letter_and_groups_differing_messages(
-    catalog: None,
+    catalog: None, redis_server: object
 ):
+    """(Dead-lettering records event.processing.failed, whose deliveries are dispatched: to
+    the suite's Redis, not a default broker whose pool later tests would inherit.)"""
     first = dies_on_its_last_attempt(charge_card)
     second = dies_on_its_last_attempt(charge_card)
     other = dies_on_its_last_attempt(look_up_rate)

@@ -56,6 +56,12 @@ def test_operator_fixes_a_bad_payload_in_the_browser_and_only_the_correction_is_
     dead = deliveries.get(subscriber=FAILING)
     dead_total = deliveries.count()
     expect(dashboard.locator("#dead-total")).to_have_text(str(dead_total))
+    # Its group on the panel: the fingerprint (no project frame under the bus's decoding, so
+    # the exception type alone), first and last seen.
+    group = dashboard.locator(f'#dead-groups tr[data-subscriber="{FAILING}"]')
+    expect(group.locator(".fingerprint")).to_have_text("NonRetryableError")
+    expect(group.locator("time.first-seen")).to_have_attribute("data-at", str(int(
+        dead.dead_at.timestamp() * 1000)))  # fmt: skip
     row = dashboard.locator(f'#dead-recent li[data-delivery="{dead.pk}"]')
     expect(row).to_contain_text("data.totalAmount: expected number, got string")
 

@@ -41,7 +41,7 @@ export function renderDeadLetters(dead, onOpenFlow, actions) {
         ? h("a", { href: `${actions.rights.adminUrl}?${new URLSearchParams({ subscriber__exact: g.subscriber })}` }, g.subscriber)
         : g.subscriber),
       deadGroupFailure(g), h("td", { class: "num count" }, g.count),
-      h("td", { class: "when seen" }, clock(g.firstSeen), " – ", clock(g.lastSeen))))
+      h("td", { class: "when seen" }, ago(g.firstSeen, { class: "first-seen" }), " – ", ago(g.lastSeen, { class: "last-seen" }))))
     : [h("tr", null, h("td", { colspan: 4, class: "empty" }, "none"))]));
   document.getElementById("dead-recent").replaceChildren(...dead.recent.map((d) =>
     h("li", { class: "dead-letter", dataset: { delivery: d.id, subscriber: d.subscriber } },

@@ -83,7 +83,8 @@ MIDDLEWARE = [
     "eventhub.middleware.CorrelationIdMiddleware",
 ]
 
-ROOT_URLCONF = "eventhub.urls"
+# The benchmark (bin/bench) adds its naive peer view with eventhub.bench.urls.
+ROOT_URLCONF = os.environ.get("EVENTHUB_ROOT_URLCONF", "eventhub.urls")
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from ..models import Attempt, Delivery
@@ -20,6 +20,8 @@ from .delivery import fail_attempt
 from .dispatch import DISPATCHABLE, dispatch
 
 log = logging.getLogger(__name__)
+
+STALE_BATCH = 5000
 
 
 @dataclass
@@ -53,9 +55,17 @@ def reset_stale_dispatches() -> int:
     cutoff = timezone.now() - timedelta(
         seconds=float(settings.EVENTHUB["REDISPATCH_AFTER_SECONDS"])
     )
-    return Delivery.objects.filter(status__in=DISPATCHABLE, dispatched_at__lt=cutoff).update(
-        dispatched_at=None
-    )
+    # A delivery whose handler is running right now is row-locked by its uncommitted claim
+    # (PostgreSQL): skip it rather than wait for the handler; it is not stale.
+    with transaction.atomic():
+        stale = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status__in=DISPATCHABLE, dispatched_at__lt=cutoff)
+            .values_list("pk", flat=True)[:STALE_BATCH]
+        )
+        return Delivery.objects.filter(pk__in=stale, dispatched_at__lt=cutoff).update(
+            dispatched_at=None
+        )
 
 
 def relay_once() -> RelayReport:

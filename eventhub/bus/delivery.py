@@ -57,12 +57,8 @@ LATE_COMMIT_SECONDS = 1.0
 deliveries by ``updated_at``, with a lookback of a few seconds for late commits)."""
 
 
-class _Rollback(Exception):
-    """Leaves the attempt's transaction, undoing everything it wrote."""
-
-
 class _UseLease(Exception):
-    """This attempt takes the leased path (at-most-once, or no start counter)."""
+    """This attempt takes the leased path (at-most-once, a fault switch, no start counter)."""
 
 
 def worker_name() -> str:
@@ -233,10 +229,15 @@ def _resume_after_lost(delivery: Delivery, start: int) -> str | None:
 
 
 def _execute_at_once(delivery_id: int, dispatch_seq: int, worker: str) -> str:
-    """One transaction for claim, handler and records; a failure recorded after the rollback."""
+    """One transaction for claim, handler and records; a failure recorded after the rollback.
+
+    Whatever fails once the start is counted (the handler, a write, the commit) rolls the
+    attempt back and is recorded as its failure.
+    """
     started_at = timezone.now()
     clock = time.monotonic()
-    failure: tuple[Exception, str, int] | None = None
+    start: int | None = None
+    span = None
     with ExitStack() as span_scope:  # the span ends after the commit, or after the failure
         try:
             with transaction.atomic():
@@ -255,11 +256,7 @@ def _execute_at_once(delivery_id: int, dispatch_seq: int, worker: str) -> str:
                 span = span_scope.enter_context(
                     tracing.process_span(delivery, link_only=delivery.retried_at is not None)
                 )
-                try:
-                    _handle(delivery)
-                except Exception as exc:
-                    failure = (exc, traceback.format_exc(), start)
-                    raise _Rollback from exc
+                _handle(delivery)
                 Attempt.objects.create(
                     delivery=delivery,
                     number=start,
@@ -275,10 +272,13 @@ def _execute_at_once(delivery_id: int, dispatch_seq: int, worker: str) -> str:
                     status=Delivery.Status.SUCCEEDED,
                     correlation_id=event.correlation_id,
                 )
-        except _Rollback:
-            assert failure is not None
-            exc, tb, start = failure
-            tracing.record_failure(span, exc)
+        except _UseLease:
+            raise
+        except Exception as exc:
+            if start is None:
+                raise
+            if span is not None:
+                tracing.record_failure(span, exc)
             return _record_failure(
                 delivery_id=delivery_id,
                 dispatch_seq=dispatch_seq,
@@ -286,7 +286,7 @@ def _execute_at_once(delivery_id: int, dispatch_seq: int, worker: str) -> str:
                 started_at=started_at,
                 worker=worker,
                 error=f"{type(exc).__name__}: {exc}",
-                tb=tb,
+                tb=traceback.format_exc(),
                 retryable=not isinstance(exc, NonRetryableError),
             )
     return "succeeded"

@@ -130,6 +130,29 @@ def test_a_failed_attempt_is_recorded_after_its_rollback(
     assert starts.started(delivery) == 1
 
 
+def test_a_write_refused_at_commit_is_recorded_as_the_attempt_s_failure(
+    counter: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Foreign keys are checked at commit (deferred): the failure comes after the handler."""
+    delivery = _reservation()
+    real = subscribers.get(RESERVE)
+    assert real is not None
+
+    def dangling_write(event: Received) -> None:
+        Attempt.objects.create(
+            delivery_id=10**9, number=1, worker="x", started_at=delivery.created_at
+        )
+
+    monkeypatch.setitem(
+        subscribers._REGISTRY, RESERVE, dataclasses.replace(real, handler=dangling_write)
+    )
+    assert _run(delivery) == Delivery.Status.RETRYING
+    attempt = Attempt.objects.get(delivery=delivery)
+    assert (attempt.outcome, attempt.worker) == (Attempt.Outcome.FAILED, WORKER)
+    assert attempt.error.startswith("IntegrityError")
+    assert not Attempt.objects.filter(delivery_id=10**9).exists()
+
+
 def test_a_subscriber_with_a_fault_switch_on_takes_the_leased_path(counter: redis.Redis) -> None:
     """Its injected latency must not sleep inside a transaction (SQLite's one write lock)."""
     delivery = _reservation()

@@ -33,7 +33,14 @@ class RelayReport:
 
 
 def recover_abandoned() -> int:
-    """Running deliveries whose lease ran out: their worker is gone; count it as an attempt."""
+    """Running deliveries whose lease ran out: their worker is gone; count it as an attempt.
+
+    Only leased attempts (at-most-once, a fault switch on, the start counter unreachable)
+    are ever running in the database. A one-transaction attempt whose process died left
+    nothing but its start count: its message comes back (acks late: at once for a killed
+    pool process, after Redis's visibility timeout for a killed worker) or is re-sent by
+    ``reset_stale_dispatches``, and its next start records it as lost (``starts``).
+    """
     now = timezone.now()
     rows = Delivery.objects.filter(
         status=Delivery.Status.RUNNING, lease_expires_at__lt=now

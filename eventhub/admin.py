@@ -9,6 +9,10 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import (
@@ -17,17 +21,20 @@ from django.http import (
     HttpResponse,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
+    QueryDict,
 )
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from .admin_lookups import SafeLookupsMixin
 from .dead_letter_actions import discard_requested, retry_requested
 from .models import Attempt, DeadLetter, Delivery, Event, FaultRule, RetryBatch
+from .nul_guard import NUL
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(SafeLookupsMixin, admin.ModelAdmin):
     """The event store and delivery log are written by the bus only."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -371,25 +378,40 @@ class DeadLetterAdmin(DeliveryAdminBase):
         return self._after_repair(request, found)
 
     def retry_matching_view(self, request: HttpRequest) -> HttpResponse:
-        """POST: retry every dead letter matching the change list's current filters."""
+        """POST: retry every dead letter matching the change list's current filters.
+
+        The filters come back from the page as a query string: one that the change list
+        cannot apply (``dead_at__gte=notadate``, ``attempts__gt=x``, a NUL) starts nothing
+        and goes back to the list with the reason."""
         changelist_url = reverse("admin:eventhub_deadletter_changelist")
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         if request.method != "POST" or not self.has_retry_permission(request):
             self.message_user(request, "You may not retry dead letters.", messages.ERROR)
             return HttpResponseRedirect(changelist_url)
         query = request.POST.get("query", "")
-        request.GET = request.GET.copy()
-        request.GET.clear()
-        from django.http import QueryDict
-
-        request.GET.update(QueryDict(query))
-        changelist = self.get_changelist_instance(request)
-        self._start_batch(
-            request, changelist.get_queryset(request), f"all matching {query or 'all'}"
-        )
+        filters = QueryDict(query)
+        try:
+            if any(NUL in name or NUL in value for name, value in filters.items()):
+                raise IncorrectLookupParameters("a filter contains a NUL character")
+            request.GET = filters
+            matching = self.get_changelist_instance(request).get_queryset(request)
+        except (IncorrectLookupParameters, DisallowedModelAdminLookup) as exc:
+            self.message_user(
+                request,
+                f"Nothing retried: the filters {query!r} are not valid ({exc}).",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(changelist_url)
+        self._start_batch(request, matching, f"all matching {query or 'all'}")
         return HttpResponseRedirect(f"{changelist_url}?{query}" if query else changelist_url)
 
     def groups_view(self, request: HttpRequest) -> HttpResponse:
-        """Dead letters grouped by subscriber and error type, each group retryable at once."""
+        """Dead letters grouped by subscriber and error type, each group retryable at once.
+        Like the list, it needs the view permission on dead letters (their counts, subscribers
+        and error types are what the list shows)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         if request.method == "POST":
             if not self.has_retry_permission(request):
                 self.message_user(request, "You may not retry dead letters.", messages.ERROR)
@@ -455,7 +477,7 @@ class RetryBatchAdmin(ReadOnlyAdmin):
 
 
 @admin.register(FaultRule)
-class FaultRuleAdmin(admin.ModelAdmin):
+class FaultRuleAdmin(SafeLookupsMixin, admin.ModelAdmin):
     list_display = (
         "subscriber",
         "enabled",
@@ -475,3 +497,18 @@ class FaultRuleAdmin(admin.ModelAdmin):
             choices = [(s.name, s.name) for s in subscribers.all_subscribers()]
             return forms.ChoiceField(choices=choices, label="subscriber")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+# Django's own user and group admins, with the same lookup limits as ours.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(SafeLookupsMixin, auth_admin.UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class GroupAdmin(SafeLookupsMixin, auth_admin.GroupAdmin):
+    pass

@@ -5,18 +5,27 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from .bus.envelope import to_envelope
-from .http import api_view, int_param, limit_param, page_links, success
+from .http import BadRequest, api_view, int_param, limit_param, page_links, success, text_param
+from .middleware import VALID as CORRELATION_ID
+from .models import Event
 from .selectors import event_list
+
+EVENT_TYPE_MAX_LENGTH = Event._meta.get_field("event_type").max_length
 
 
 @api_view("GET")
 def events(request: HttpRequest) -> JsonResponse:
     limit = limit_param(request, default=100, maximum=1000)
+    correlation_id = request.GET.get("correlationId") or None
+    if correlation_id is not None and not CORRELATION_ID.fullmatch(correlation_id):
+        raise BadRequest(
+            "correlationId: must be 1 to 128 characters of letters, digits and . _ : -"
+        )
     rows = list(
         event_list(
-            event_type=request.GET.get("eventType") or None,
+            event_type=text_param(request, "eventType", max_length=EVENT_TYPE_MAX_LENGTH),
             since=int_param(request, "since"),
-            correlation_id=request.GET.get("correlationId") or None,
+            correlation_id=correlation_id,
             after=int_param(request, "after"),
         )[: limit + 1]
     )

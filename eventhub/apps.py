@@ -19,3 +19,17 @@ class EventhubConfig(AppConfig):
 
         for plugin in settings.EVENTHUB.get("PLUGINS", []):
             import_module(plugin.strip()).install()
+        self.connect_dashboard_access()
+
+    def connect_dashboard_access(self) -> None:
+        """Revocations tell the dashboard's open sockets (eventhub/dashboard/access.py)."""
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.signals import user_logged_out
+        from django.db.models.signals import post_delete, post_save
+
+        from .dashboard import access
+
+        user = get_user_model()
+        post_save.connect(access.user_changed, sender=user, dispatch_uid="dashboard-access-save")
+        post_delete.connect(access.user_changed, sender=user, dispatch_uid="dashboard-access-del")
+        user_logged_out.connect(access.logged_out, dispatch_uid="dashboard-access-logout")

@@ -19,6 +19,11 @@ if settings.SERVE_STATIC:
 
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
+from eventhub import daphne_body_limit  # noqa: E402
+from eventhub.body_limit import BodyLimitMiddleware  # noqa: E402
 from eventhub.routing import websocket_application  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})
+daphne_body_limit.install()  # daphne buffers a whole body before calling the app
+application = ProtocolTypeRouter(
+    {"http": BodyLimitMiddleware(django_asgi_app), "websocket": websocket_application()}
+)

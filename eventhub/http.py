@@ -40,8 +40,22 @@ def failure(error: str, status: int) -> JsonResponse:
     return JsonResponse({"success": False, "error": error}, status=status)
 
 
+JSON_CONTENT_TYPE = "application/json"
+
+
+def require_json_content_type(request: HttpRequest) -> None:
+    """BadRequest 415 unless the body is declared ``application/json`` (any case, parameters
+    such as ``charset`` allowed). Only that type: a ``+json`` suffix names another format
+    (problem+json, merge-patch+json) that no endpoint here speaks, and a form or text body
+    must not be taken for an order because it happens to parse as JSON."""
+    if (request.content_type or "").lower() != JSON_CONTENT_TYPE:
+        raise BadRequest(f"Content-Type must be {JSON_CONTENT_TYPE}", 415)
+
+
 def json_body(request: HttpRequest) -> Any:
-    """The request body parsed as JSON, or BadRequest (413 when over the size limit)."""
+    """The request body parsed as JSON, or BadRequest (415 when not declared JSON, 413 when
+    over the size limit)."""
+    require_json_content_type(request)
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     try:
         raw = request.body
@@ -78,6 +92,20 @@ def int_param(
     return value
 
 
+def text_param(request: HttpRequest, name: str, *, max_length: int) -> str | None:
+    """A text filter: None when absent or empty, else printable and at most ``max_length``
+    characters (a NUL would be a 500 on PostgreSQL, and no stored value holds any control
+    character), or BadRequest naming it."""
+    value = request.GET.get(name)
+    if not value:
+        return None
+    if not value.isprintable():
+        raise BadRequest(f"{name}: must not contain control characters")
+    if len(value) > max_length:
+        raise BadRequest(f"{name}: must be at most {max_length} characters")
+    return value
+
+
 def page_links(request: HttpRequest, **params: Any) -> str:
     query = request.GET.copy()
     for key, value in params.items():
@@ -110,6 +138,7 @@ def api_view(*methods: str):  # noqa: ANN201 - a decorator factory
             except BadRequest as exc:
                 return failure(exc.message, exc.status)
 
+        wrapper.json_api = True  # type: ignore[attr-defined] - errors in JSON (nul_guard)
         return wrapper
 
     return decorate

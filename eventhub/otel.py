@@ -11,6 +11,8 @@ import os
 
 from opentelemetry import trace
 
+from .metrics import meters
+
 _configured = False
 
 
@@ -41,6 +43,7 @@ def configure(service: str) -> None:
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    meters.configure(resource)
     instrument()
 
 

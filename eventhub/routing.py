@@ -1,7 +1,9 @@
 """Websocket routes, composed like urls.py: each app's ``routing`` module by name.
 
 Every websocket is origin-checked (ALLOWED_HOSTS, then same origin in each consumer) and
-carries the Django session and user (AuthMiddlewareStack).
+carries the Django session and user (AuthMiddlewareStack). Any other path is refused before
+the handshake completes (daphne answers 403), where URLRouter alone would raise "No route
+found" (a 500 and a traceback in the log).
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from importlib import import_module
 from typing import Any
 
 from channels.auth import AuthMiddlewareStack
+from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
+from django.urls import re_path
+
+from .nul_guard import WebsocketNulGuard
 
 ROUTE_MODULES = ("eventhub.dashboard.routing", "orders.routing")
 
@@ -20,5 +26,13 @@ websocket_urlpatterns: list[Any] = [
 ]
 
 
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Closes before accepting: the handshake is refused (HTTP 403 from daphne)."""
+
+    async def connect(self) -> None:
+        await self.close()
+
+
 def websocket_application() -> Any:
-    return AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    routes = [*websocket_urlpatterns, re_path(r"", UnknownPathConsumer.as_asgi())]
+    return WebsocketNulGuard(AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes))))

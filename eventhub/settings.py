@@ -74,6 +74,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "eventhub.nul_guard.NulGuardMiddleware",  # before the session cookie is looked up
+    "eventhub.pages.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -175,6 +177,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# What a task prints (the console mail backend's mails under ./bin/run) is logged at INFO as
+# celery.redirected; Celery's default, WARNING, made every mail read as a warning.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 # Keep a running handler going when the broker connection drops; its lease covers the rest.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
@@ -185,10 +190,25 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_DB_REUSE_MAX = 2**62
 WORKER_CONN_MAX_AGE = env_int("EVENTHUB_WORKER_CONN_MAX_AGE", 60)
 
+# A consumer waits for its messages with channels_redis's blocking read, BZPOPMIN of
+# RedisChannelLayer.brpop_timeout (5 s). redis-py 8 gives a connection a 5 s socket timeout
+# by default, so every socket that heard nothing for 5 s timed out on that read: daphne logged
+# redis.exceptions.TimeoutError and closed it (1011). The layer's reads wait 3x the blocking
+# read instead, connects still fail fast, and TCP keepalive notices a vanished server.
+CHANNEL_LAYER_SOCKET_TIMEOUT = 15.0
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [os.environ.get("CHANNEL_LAYER_URL", REDIS_URL)]},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": os.environ.get("CHANNEL_LAYER_URL", REDIS_URL),
+                    "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
+                    "socket_connect_timeout": 2.0,
+                    "socket_keepalive": True,
+                }
+            ]
+        },
     }
 }
 
@@ -219,6 +239,10 @@ EVENTHUB = {
     "CHAOS_DUPLICATE_DISPATCH": env_bool("EVENTHUB_CHAOS_DUPLICATE_DISPATCH", False),
     # Dead letters requeued per second by a batch retry from the admin.
     "RETRY_RATE_PER_SECOND": env_int("EVENTHUB_RETRY_RATE_PER_SECOND", 50),
+    # Metrics (GET /metrics, OpenTelemetry meters); false: no meters, /metrics answers 404.
+    "METRICS": env_bool("EVENTHUB_METRICS", True),
+    # Bearer token of GET /metrics (a staff session works too); empty refuses every bearer.
+    "METRICS_TOKEN": os.environ.get("EVENTHUB_METRICS_TOKEN", ""),
 }
 
 # --- Mail -----------------------------------------------------------------------------------

@@ -3,6 +3,10 @@
 Every process (web, workers, relay) exports its finished spans here in batches; the
 dashboard reads the spans of a flow by the trace IDs of its events. Each trace keeps at most
 ``MAX_SPANS_PER_TRACE`` spans and expires ``TTL_SECONDS`` after its last span.
+
+A span with links (a retried dead letter's process span, the relay's re-dispatch of a due
+retry) starts a trace of its own. So that the flow can still find it, the store keeps, per
+linked-to trace, the set of traces that link to it (``LINKS_KEY``, same TTL).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 KEY = "eventhub:spans:{trace_id}"
+LINKS_KEY = "eventhub:span-links:{trace_id}"
 MAX_SPANS_PER_TRACE = 500
+MAX_LINKED_TRACES = 100  # per flow: a flow retried more often than this shows the first 100
 TTL_SECONDS = 24 * 3600
 
 
@@ -55,6 +61,10 @@ class RedisSpanStore(SpanExporter):
                 pipe.rpush(key, json.dumps(data))
                 pipe.ltrim(key, -MAX_SPANS_PER_TRACE, -1)
                 pipe.expire(key, TTL_SECONDS)
+                for linked in set(data["links"]) - {data["traceId"]}:
+                    links_key = LINKS_KEY.format(trace_id=linked)
+                    pipe.sadd(links_key, data["traceId"])
+                    pipe.expire(links_key, TTL_SECONDS)
             pipe.execute()
         except redis.RedisError:
             return SpanExportResult.FAILURE
@@ -65,11 +75,44 @@ class RedisSpanStore(SpanExporter):
 
 
 def spans_of(trace_ids: Iterable[str], url: str) -> list[dict[str, Any]]:
-    """The stored spans of these traces, ordered by start time."""
+    """The stored spans of these traces and of the traces linked to them, by start time.
+
+    A span of a linked trace carries ``linkedTo``: the trace (of ``trace_ids``, or linked to
+    one of them) that its trace links to. Links are followed two levels deep (a retry of a
+    retry), at most ``MAX_LINKED_TRACES`` traces in all.
+    """
     client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
-    pipe = client.pipeline(transaction=False)
     ids = [t for t in dict.fromkeys(trace_ids) if t]
-    for trace_id in ids:
+    linked_to: dict[str, str] = {}
+    frontier = ids
+    for _ in range(2):
+        if not frontier:
+            break
+        pipe = client.pipeline(transaction=False)
+        for trace_id in frontier:
+            pipe.smembers(LINKS_KEY.format(trace_id=trace_id))
+        found: list[str] = []
+        for origin, members in zip(frontier, pipe.execute(), strict=True):
+            for raw in sorted(members):
+                linked = raw.decode() if isinstance(raw, bytes) else str(raw)
+                if linked in linked_to or linked in ids:
+                    continue
+                if len(linked_to) >= MAX_LINKED_TRACES:
+                    break
+                linked_to[linked] = origin
+                found.append(linked)
+        frontier = found
+    every = ids + list(linked_to)
+    if not every:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for trace_id in every:
         pipe.lrange(KEY.format(trace_id=trace_id), 0, -1)
-    spans = [json.loads(raw) for rows in pipe.execute() for raw in rows] if ids else []
+    spans = []
+    for trace_id, rows in zip(every, pipe.execute(), strict=True):
+        for raw in rows:
+            span = json.loads(raw)
+            if trace_id in linked_to:
+                span["linkedTo"] = linked_to[trace_id]
+            spans.append(span)
     return sorted(spans, key=lambda s: s["start"])

@@ -2,6 +2,8 @@
 
 The trace context of the publish span is stored with the event, so that every delivery of it,
 whenever and wherever it runs, continues (or links to) the original trace.
+Spans of a delivery carry ``eventhub.delivery_id``, so the dashboard's waterfall can put them
+under the delivery (and highlight them with its chip).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def process_span(delivery: Delivery, *, link_only: bool = False) -> Iterator[tra
         "eventhub.causation_id": str(event.causation_id or ""),
         "eventhub.handler": delivery.subscriber,
         "eventhub.attempt": delivery.attempts,
+        "eventhub.delivery_id": delivery.pk,
     }
     with tracer.start_as_current_span(
         f"process {event.event_type}",
@@ -91,6 +94,43 @@ def process_span(delivery: Delivery, *, link_only: bool = False) -> Iterator[tra
         set_status_on_exception=False,
     ) as span:
         yield span
+
+
+@contextlib.contextmanager
+def dispatch_span(
+    *,
+    delivery_id: int,
+    subscriber: str,
+    attempt: int,
+    event_type: str,
+    trace_context: dict[str, str] | None,
+) -> Iterator[None]:
+    """Around the broker hand-off of a delivery sent while no span is current: the relay
+    sending a due retry (or what a crash or an outage left behind).
+
+    Without it Celery's enqueue span starts a trace nothing points to, and the worker's pick-up
+    of a retry is lost to the flow. This span starts a new trace *linked* to the event's (a
+    retry seconds or days later is not a child of the publish), which the span store indexes
+    by that link. Sent from a request or a handler (a span current), nothing is added.
+    """
+    if trace.get_current_span().get_span_context().is_valid:
+        yield
+        return
+    origin = trace.get_current_span(propagate.extract(trace_context or {})).get_span_context()
+    with tracer.start_as_current_span(
+        f"dispatch {event_type}",
+        kind=SpanKind.INTERNAL,
+        links=[Link(origin)] if origin.is_valid else [],
+        attributes={
+            "messaging.system": "eventhub",
+            "messaging.destination.name": event_type,
+            "messaging.consumer.group.name": subscriber,
+            "eventhub.handler": subscriber,
+            "eventhub.delivery_id": delivery_id,
+            "eventhub.attempt": attempt,
+        },
+    ):
+        yield
 
 
 def record_failure(span: trace.Span, exc: BaseException) -> None:

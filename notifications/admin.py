@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from eventhub.admin_lookups import SafeLookupsMixin
+
 from .models import Notification, OrderStatusView
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(SafeLookupsMixin, admin.ModelAdmin):
     list_display = ("kind", "order_id", "recipient", "subject", "sent_at")
     list_filter = ("kind",)
     search_fields = ("order_id", "recipient", "event_id")
@@ -12,7 +14,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderStatusView)
-class OrderStatusViewAdmin(admin.ModelAdmin):
+class OrderStatusViewAdmin(SafeLookupsMixin, admin.ModelAdmin):
     list_display = ("order_id", "status", "previous_status", "sequence", "updated_at")
     list_filter = ("status",)
     search_fields = ("order_id", "user_id")

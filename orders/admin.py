@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from eventhub.admin_lookups import SafeLookupsMixin
+
 from .models import Order, OrderCount, OrderLine, SagaStep
 from .selectors import order_saga
 
@@ -35,7 +37,7 @@ class SagaStepInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(SafeLookupsMixin, admin.ModelAdmin):
     list_display = ("order_id", "user_id", "status", "saga_status", "total_amount", "created_at")
     list_filter = ("status",)
     search_fields = ("order_id", "user_id", "correlation_id")
@@ -62,7 +64,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderCount)
-class OrderCountAdmin(admin.ModelAdmin):
+class OrderCountAdmin(SafeLookupsMixin, admin.ModelAdmin):
     list_display = ("day", "outcome", "count")
     list_filter = ("outcome",)
     readonly_fields = ("day", "outcome", "count")

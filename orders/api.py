@@ -17,6 +17,7 @@ from eventhub.http import (
     limit_param,
     page_links,
     success,
+    text_param,
 )
 
 from .events import ShippingAddress
@@ -27,6 +28,7 @@ from .services import ItemInput, OrderError, order_place
 MAX_ITEMS = 50
 MAX_QUANTITY = 1000
 MAX_USER_ID_LENGTH = 64
+MAX_ORDER_ID_LENGTH = Order._meta.get_field("order_id").max_length
 MAX_PRODUCT_ID_LENGTH = 64
 ADDRESS_FIELDS = {  # wire name: (attribute, maximum length)
     "name": ("name", 100),
@@ -186,7 +188,8 @@ def orders(request: HttpRequest) -> JsonResponse:
     status = request.GET.get("status") or None
     if status is not None and status not in Order.Status.values:
         raise BadRequest(f"status: must be one of {', '.join(Order.Status.values)}")
-    rows = order_list(user_id=request.GET.get("userId") or None, status=status)
+    user_id = text_param(request, "userId", max_length=MAX_USER_ID_LENGTH)
+    rows = order_list(user_id=user_id, status=status)
     total = rows.count()
     page = [order_json(o) for o in rows[offset : offset + limit]]
     return success(
@@ -214,6 +217,8 @@ def _place(request: HttpRequest) -> JsonResponse:
 
 @api_view("GET")
 def order_detail(request: HttpRequest, order_id: str) -> JsonResponse:
+    if not order_id.isprintable() or len(order_id) > MAX_ORDER_ID_LENGTH:
+        return failure("Order not found", 404)  # no order has such an id (NUL: see nul_guard)
     order = order_get(order_id=order_id)
     if order is None:
         return failure("Order not found", 404)

@@ -111,7 +111,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     app.conf.broker_url = server.url
     settings.REDIS_URL = server.url
-    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [server.url]
+    for host in settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]:
+        host["address"] = server.url  # keeps the connection settings of eventhub/settings.py
     yield server
     server.stop()
 

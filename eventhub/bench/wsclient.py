@@ -68,6 +68,8 @@ class WebSocket:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.close_code: int | None = None
+        """The code of the server's close frame, once ``recv`` has returned None."""
 
     @classmethod
     async def connect(
@@ -112,6 +114,7 @@ class WebSocket:
             if opcode == OP_PONG:
                 continue
             if opcode == OP_CLOSE:
+                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 return None
             parts.append(payload)
             if fin:

@@ -438,7 +438,30 @@ def fail_attempt(
             status=delivery.status,
             correlation_id=delivery.event.correlation_id,
         )
+    _log_failure(delivery, error)
     return str(delivery.status)
+
+
+def _log_failure(delivery: Delivery, error: str) -> None:
+    """One line per failed attempt (WARNING) and per dead letter (ERROR), once committed.
+
+    Celery's own line for the task says ``succeeded ... 'retrying'``: the task ran, the
+    delivery did not, and the operator reading the worker's log must see which.
+    """
+    event = delivery.event
+    where = (
+        f"{delivery.subscriber}: attempt {delivery.attempts}/{delivery.max_attempts} "
+        f"of event {event.event_type} {event.event_id} (delivery {delivery.pk})"
+    )
+    if delivery.status == Delivery.Status.DEAD:
+        why = "no attempts left" if delivery.attempts >= delivery.max_attempts else "not retryable"
+        log.error("dead letter (%s): %s: %s", why, where, error)
+    elif delivery.status == Delivery.Status.RETRYING:
+        assert delivery.next_attempt_at is not None
+        wait = max((delivery.next_attempt_at - timezone.now()).total_seconds(), 0.0)
+        log.warning("attempt failed, retrying in %.1f s: %s: %s", wait, where, error)
+    else:
+        log.warning("attempt failed, not retried (%s): %s: %s", delivery.guarantee, where, error)
 
 
 def _publish_dead_letter(delivery: Delivery, error: str) -> None:

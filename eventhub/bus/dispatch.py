@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from .. import tracing
 from ..models import Delivery
 from . import subscribers
 
@@ -37,7 +38,10 @@ MESSAGE_BATCH = 50
 """Deliveries in one ``deliver_many`` message at most (a worker runs them one after another)."""
 
 
-def _claim(delivery_ids: list[int]) -> tuple[uuid.UUID, list[tuple[int, int, str, str]]]:
+Claimed = tuple[int, int, str, str, int, str, dict[str, str]]
+
+
+def _claim(delivery_ids: list[int]) -> tuple[uuid.UUID, list[Claimed]]:
     """Claim every still-undispatched delivery among ``delivery_ids`` in one UPDATE."""
     token = uuid.uuid4()
     Delivery.objects.filter(
@@ -46,7 +50,15 @@ def _claim(delivery_ids: list[int]) -> tuple[uuid.UUID, list[tuple[int, int, str
     rows = (
         Delivery.objects.filter(dispatch_token=token)
         .order_by("pk")  # a batch runs in the order its events were recorded
-        .values_list("pk", "dispatch_seq", "queue", "subscriber")
+        .values_list(
+            "pk",
+            "dispatch_seq",
+            "queue",
+            "subscriber",
+            "attempts",
+            "event__event_type",
+            "event__trace_context",
+        )
     )
     return token, list(rows)
 
@@ -55,12 +67,10 @@ def _release(token: uuid.UUID, delivery_ids: list[int]) -> None:
     Delivery.objects.filter(pk__in=delivery_ids, dispatch_token=token).update(dispatched_at=None)
 
 
-def _messages(
-    claimed: list[tuple[int, int, str, str]],
-) -> list[tuple[str, list[tuple[int, int, str]]]]:
+def _messages(claimed: list[Claimed]) -> list[tuple[str, list[tuple[int, int, str]]]]:
     """The claimed rows grouped by queue, in order, at most ``MESSAGE_BATCH`` per message."""
     by_queue: dict[str, list[tuple[int, int, str]]] = {}
-    for delivery_id, dispatch_seq, queue, subscriber_name in claimed:
+    for delivery_id, dispatch_seq, queue, subscriber_name, *_ in claimed:
         by_queue.setdefault(queue, []).append((delivery_id, dispatch_seq, subscriber_name))
     return [
         (queue, rows[i : i + MESSAGE_BATCH])
@@ -110,9 +120,19 @@ def dispatch(delivery_ids: Iterable[int]) -> int:
         token, claimed = _claim(ids[offset : offset + CLAIM_BATCH])
         messages = _messages(claimed)
         for index, (queue, rows) in enumerate(messages):
+            first = next(c for c in claimed if c[0] == rows[0][0])
             try:
-                for _ in range(copies):
-                    _send(queue, rows, deliver, deliver_many)
+                # Sent while no span is current (the relay): a dispatch span linked to the
+                # first delivery's event (trial merge: one span per message).
+                with tracing.dispatch_span(
+                    delivery_id=first[0],
+                    subscriber=first[3],
+                    attempt=first[4] + 1,
+                    event_type=first[5],
+                    trace_context=first[6],
+                ):
+                    for _ in range(copies):
+                        _send(queue, rows, deliver, deliver_many)
             except Exception as exc:  # the broker is down or unreachable: the relay retries
                 unsent = [row[0] for _, later in messages[index:] for row in later]
                 _release(token, unsent)

@@ -1,6 +1,7 @@
 """The relay: dispatches what was committed but never handed to the broker, what is due for
-retry, and what a dead worker left running. Any number of relays may run at once: every
-hand-off goes through the claims of ``dispatch`` and ``delivery.fail_attempt``.
+retry, what a dead worker left running, and what a broker lost in a restart. Any number of
+relays may run at once: every hand-off goes through the claims of ``dispatch`` and
+``delivery.fail_attempt``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from ..models import Attempt, Delivery
 from . import retry_batches
+from .broker_watch import redispatch_if_broker_lost_messages
 from .delivery import fail_attempt
 from .dispatch import DISPATCHABLE, dispatch
 
@@ -28,6 +30,7 @@ STALE_BATCH = 5000
 class RelayReport:
     recovered: int = 0
     reset: int = 0
+    broker_lost: int = 0
     retried: int = 0
     dispatched: int = 0
 
@@ -79,6 +82,7 @@ def relay_once() -> RelayReport:
     report = RelayReport(
         recovered=recover_abandoned(),
         reset=reset_stale_dispatches(),
+        broker_lost=redispatch_if_broker_lost_messages(),
         retried=retry_batches.advance(),
     )
     due = list(

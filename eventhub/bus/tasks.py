@@ -20,6 +20,7 @@ from types import FrameType
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from opentelemetry import trace
 
 from . import subscribers
 from .delivery import execute, worker_name
@@ -29,6 +30,8 @@ from .delivery import execute, worker_name
     name="eventhub.deliver", acks_late=True, reject_on_worker_lost=True, ignore_result=True
 )
 def deliver(delivery_id: int, dispatch_seq: int, subscriber: str | None = None) -> str:
+    # Celery's run span: named for the task, tagged here with the delivery it runs.
+    trace.get_current_span().set_attribute("eventhub.delivery_id", delivery_id)
     return execute(
         delivery_id=delivery_id,
         dispatch_seq=dispatch_seq,

@@ -12,9 +12,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ..dead_letter_actions import discard_requested, retry_requested
 from ..http import BadRequest, failure, json_body, success
+from ..middleware import VALID as CORRELATION_ID
 from ..models import Delivery, Event
 from ..span_store import spans_of
 from .fault_switches import FaultSwitchError, fault_rule_json, fault_rule_set, fault_rules
+from .waterfall import layout
 
 
 def staff_only(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
@@ -27,16 +29,20 @@ def staff_only(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]
             return failure("staff only", 403)
         return view(request, *args, **kwargs)
 
+    wrapper.json_api = True  # type: ignore[attr-defined] - errors in JSON (nul_guard)
     return wrapper
 
 
 @staff_only
 def flow_spans(request: HttpRequest, correlation_id: str) -> JsonResponse:
-    """The spans of every trace the flow's events belong to, for a waterfall."""
+    """The waterfall of the flow: the spans of every trace its events belong to and of the
+    traces linked to them (retries), laid out by ``waterfall.layout``."""
+    if not CORRELATION_ID.fullmatch(correlation_id):
+        return failure("flow not found: not a correlation id", 404)
     trace_ids = Event.objects.filter(correlation_id=correlation_id).values_list(
         "trace_id", flat=True
     )
-    return success(spans_of(trace_ids, settings.REDIS_URL))
+    return success(layout(spans_of(trace_ids, settings.REDIS_URL)))
 
 
 @require_http_methods(["GET", "POST"])
@@ -113,6 +119,8 @@ def dead_letter_discard(request: HttpRequest, delivery_id: int) -> JsonResponse:
             raise BadRequest("reason: a reason is required to discard a dead letter")
         if len(reason.strip()) > MAX_REASON_CHARS:
             raise BadRequest(f"reason: at most {MAX_REASON_CHARS} characters")
+        if "\x00" in reason:  # PostgreSQL text cannot hold it (the admin's form refuses it too)
+            raise BadRequest("reason: must not contain NUL characters")
     except BadRequest as exc:
         return failure(exc.message, exc.status)
     discarded = discard_requested(

@@ -68,9 +68,12 @@ def staff_user() -> Any:
     user, _ = get_user_model().objects.get_or_create(
         username=STAFF_USERNAME, defaults={"is_staff": True, "is_superuser": True}
     )
-    user.is_staff = user.is_superuser = True
-    user.set_password(STAFF_PASSWORD)
-    user.save()
+    # Set the password only when it differs: a new hash logs out the user's other sessions
+    # (Django's session auth hash), and so closes their open dashboards' sockets.
+    if not (user.is_staff and user.is_superuser and user.check_password(STAFF_PASSWORD)):
+        user.is_staff = user.is_superuser = True
+        user.set_password(STAFF_PASSWORD)
+        user.save()
     return user
 
 

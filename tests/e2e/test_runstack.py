@@ -190,3 +190,125 @@ def test_places_an_order_and_stops_every_process_on_sigint(stack: Stack) -> None
 
 def test_stops_every_process_on_sigterm(stack: Stack) -> None:
     stop_and_check(stack, signal.SIGTERM)
+
+
+def child_of(stack: Stack, part: str) -> psutil.Process | None:
+    """The direct child of runstack whose command line has ``part``."""
+    for process in psutil.Process(stack.proc.pid).children():
+        with contextlib.suppress(psutil.Error):
+            if part in " ".join(process.cmdline()) and alive([process]):
+                return process
+    return None
+
+
+def test_a_crashed_web_process_is_started_again_on_the_same_port(stack: Stack) -> None:
+    web = poll(lambda: child_of(stack, "daphne"), seconds=FLOW_SECONDS, what="daphne")
+    web.send_signal(signal.SIGKILL)
+    poll(
+        lambda: "runstack: web exited with -9; restarting in 1 s" in stack.output(),
+        seconds=10,
+        what="runstack logging the restart of daphne",
+    )
+    poll(stack.answers, seconds=START_SECONDS, what="GET /inventory answering again")
+    new_web = child_of(stack, "daphne")
+    assert new_web is not None and new_web.pid != web.pid
+    assert stack.proc.poll() is None
+
+
+def test_a_child_that_keeps_crashing_stops_the_stack_with_status_1(stack: Stack) -> None:
+    processes = poll(lambda: whole_stack(stack), seconds=FLOW_SECONDS, what="the whole stack up")
+    relays = []
+    for crash in range(1, 6):
+        relay = poll(
+            lambda: (r := child_of(stack, "eventhub_relay")) and r not in relays and r,
+            seconds=START_SECONDS,
+            what=f"relay number {crash}",
+        )
+        relays.append(relay)
+        relay.send_signal(signal.SIGKILL)
+        if crash < 5:
+            line = f"relay exited with -9; restarting in {2 ** (crash - 1)} s"
+            poll(
+                lambda line=line: line in stack.output(),
+                seconds=10,
+                what=f"runstack restarting the relay after crash {crash}",
+            )
+    try:
+        code = stack.proc.wait(timeout=EXIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"runstack kept going after 5 relay crashes:\n{stack.output()}")
+    assert code == 1
+    assert "relay exited with -9, its 5th exit within 60 s; stopping every process" in (
+        stack.output()
+    )
+    poll(lambda: not alive(processes), seconds=EXIT_SECONDS, what="every process exiting")
+
+
+def time_wait_sockets(port: int) -> int:
+    return sum(
+        1
+        for conn in psutil.net_connections("tcp4")
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_TIME_WAIT
+    )
+
+
+def test_starts_again_right_after_a_stop_that_left_time_wait_sockets(
+    stack: Stack, tmp_path: Path
+) -> None:
+    for _ in range(150):
+        assert stack.request("GET", "/inventory")[0] == 200
+    port = int(stack.base.rsplit(":", 1)[1])
+    stack.proc.send_signal(signal.SIGINT)
+    assert stack.proc.wait(timeout=EXIT_SECONDS) == 0, stack.output()
+    assert time_wait_sockets(port) > 0  # what made the port look taken
+
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    env.update(EVENTHUB_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
+    log = tmp_path / "runstack-again.log"
+    assert time_wait_sockets(port) > 0  # still there as it starts again
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runstack", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    again = Stack(proc, port, log)
+    try:
+        poll(again.answers, seconds=START_SECONDS, what="the restarted stack answering")
+        assert "is in use" not in again.output()
+    finally:
+        leftovers = again.descendants()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(EXIT_SECONDS)
+        for process in alive(leftovers):
+            process.kill()
+
+
+def test_a_crashed_embedded_redis_is_started_again_and_orders_flow(stack: Stack) -> None:
+    redis = poll(lambda: child_of(stack, "redis-server"), seconds=FLOW_SECONDS, what="redis")
+    redis.send_signal(signal.SIGKILL)
+    poll(
+        lambda: "runstack: redis exited with -9; restarting in 1 s" in stack.output(),
+        seconds=10,
+        what="runstack logging the restart of Redis",
+    )
+    poll(
+        lambda: (r := child_of(stack, "redis-server")) and r.pid != redis.pid,
+        seconds=START_SECONDS,
+        what="a new redis-server",
+    )
+    status, created = stack.request(
+        "POST",
+        "/orders",
+        {"userId": "user-789", "items": [{"productId": "PROD-001", "quantity": 1, "price": 6999}]},
+    )
+    assert status == 201, created
+    order_id = created["data"]["orderId"]
+    poll(
+        lambda: stack.request("GET", f"/orders/{order_id}")[1]["data"]["status"] == "confirmed",
+        seconds=FLOW_SECONDS,
+        what=f"order {order_id} becoming confirmed after the Redis restart",
+    )
+    assert stack.proc.poll() is None

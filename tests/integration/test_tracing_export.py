@@ -45,7 +45,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
-        request = ExportTraceServiceRequest.FromString(body)
+        request = ExportTraceServiceRequest()
+        if self.path == "/v1/traces":  # the processes push metrics to /v1/metrics as well
+            request = ExportTraceServiceRequest.FromString(body)
         with self.server.lock:
             for resource_spans in request.resource_spans:
                 service = next(

@@ -96,3 +96,29 @@ def test_the_shop_stream_carries_only_the_sessions_own_orders(redis_server):
     connected, snapshot = connect("/ws/shop/", cookie=session_cookie(**{SESSION_KEY: [mine.pk]}))
     assert connected
     assert [o["orderId"] for o in snapshot["orders"]] == [mine.pk]
+
+
+@pytest.mark.parametrize("seen", [2**63 - 1, 253_402_300_800_000, -1, "1700000000000", 1.5])
+def test_a_resume_with_an_out_of_range_time_gets_the_snapshot_not_a_crash(redis_server, seen):
+    cookie = session_cookie(user(is_staff=True))
+
+    async def run() -> Any:
+        communicator = WebsocketCommunicator(
+            websocket_application(),
+            "/ws/dashboard/",
+            headers=[
+                (b"host", b"testserver"),
+                (b"origin", SAME_ORIGIN.encode()),
+                (b"cookie", cookie.encode()),
+            ],
+        )
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        hello = await communicator.receive_json_from(timeout=10)
+        await communicator.send_json_to({"type": "resume", "cursor": 0, "deliveriesSeen": seen})
+        answer = await communicator.receive_json_from(timeout=10)
+        await communicator.disconnect()
+        return hello, answer
+
+    _, answer = async_to_sync(run)()
+    assert answer["type"] == "batch", answer

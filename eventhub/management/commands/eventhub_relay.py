@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from eventhub.bus.relay import run_forever
+from eventhub.metrics.pushed import push_database_readings
 
 
 class Command(BaseCommand):
@@ -22,6 +23,7 @@ class Command(BaseCommand):
         from eventhub.otel import configure
 
         configure("eventhub-relay")
+        push_database_readings()  # one process pushes what the database counts (OTLP, if set)
         self.stdout.write("relay: running")
         run_forever(stop, interval)
         self.stdout.write("relay: stopped")

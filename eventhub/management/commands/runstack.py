@@ -5,8 +5,11 @@
 2. ``migrate`` (the catalog is seeded by a data migration) and a development superuser.
 3. Child processes, each in its own process group and killed by the kernel if this command
    dies (``PR_SET_PDEATHSIG``): daphne, one Celery worker on every subscriber queue, the relay.
-4. The URLs and the login once daphne answers; then it waits. SIGINT/SIGTERM, or any child
-   exiting, stops every process group it started.
+4. The URLs and the login once daphne answers; then it supervises. A child that exits is
+   started again after a back-off (1, 2, 4, 8 s), the rest of the stack staying up; a worker
+   crash also has its lost work recovered at once (``eventhub.bus.recovery``). SIGINT/SIGTERM,
+   or a child crashing ``MAX_CRASHES`` times within ``CRASH_WINDOW_SECONDS``, stops every
+   process group it started.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,15 +36,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from eventhub.bus import subscribers
+from eventhub.bus.recovery import abandon_dead_local_attempts, redispatch_unstarted
 
 HOST = "127.0.0.1"
 REDIS_PORTS = range(6380, 6480)
 REDIS_READY_SECONDS = 15.0
 HTTP_READY_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
+MAX_CRASHES = 5
+CRASH_WINDOW_SECONDS = 60.0
+MAX_RESTART_DELAY_SECONDS = 8.0
+GROUP_EXIT_SECONDS = 5.0
 DEV_USERNAME = "admin"
 PR_SET_PDEATHSIG = 1
 
@@ -74,6 +83,7 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None]:
 @dataclass
 class Child:
     name: str
+    argv: list[str]
     proc: subprocess.Popen[bytes]
     echo: threading.Thread
 
@@ -110,7 +120,7 @@ class Stack:
         )
         echo = threading.Thread(target=self._echo, args=(name, proc), daemon=True)
         echo.start()
-        child = Child(name, proc, echo)
+        child = Child(name, argv, proc, echo)
         self.children.append(child)
         return child
 
@@ -134,6 +144,16 @@ class Stack:
             if info is not None:  # not one of ours: reap it so that waitid does not spin
                 os.waitpid(info.si_pid, 0)
 
+    def reap(self, child: Child) -> None:
+        """Forget an exited child, after killing whatever is left in its group."""
+        _signal_group(child, signal.SIGKILL)
+        child.proc.wait()
+        child.echo.join(timeout=2)
+        self.children.remove(child)
+        deadline = time.monotonic() + GROUP_EXIT_SECONDS
+        while not _group_gone(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def stop(self) -> None:
         """Stop the children, Redis last: SIGTERM to each group leader, SIGKILL the rest."""
         redis = [c for c in self.children if c.name == "redis"]
@@ -155,6 +175,84 @@ class ChildExited(Exception):
     def __init__(self, child: Child) -> None:
         super().__init__(f"{child.name} exited with code {child.proc.returncode}")
         self.child = child
+
+
+class ChildKeepsCrashing(Exception):
+    def __init__(self, child: Child, crashes: int) -> None:
+        super().__init__(
+            f"{child.name} exited with {child.proc.returncode}, its {crashes}th exit within "
+            f"{CRASH_WINDOW_SECONDS:.0f} s"
+        )
+
+
+def restart_delay(recent_crashes: int) -> float:
+    """1 s after the first crash in the window, then 2, 4, 8 s."""
+    return min(2.0 ** (recent_crashes - 1), MAX_RESTART_DELAY_SECONDS)
+
+
+def recover_lost_work(stack: Stack, why: str) -> None:
+    """Record the attempts of vanished workers as lost, send unstarted deliveries again.
+
+    The database may be down as well: then the leases and the relay's re-dispatch recover it
+    later, and the stack stays up.
+    """
+    try:
+        abandoned = abandon_dead_local_attempts()
+        released = redispatch_unstarted()
+    except DatabaseError as exc:
+        stack.say(f"runstack: could not recover after {why} now ({exc}); the relay will")
+        return
+    finally:
+        connections.close_all()
+    if abandoned or released:
+        stack.say(
+            f"runstack: after {why}: {abandoned} running attempts of dead worker processes "
+            f"recorded as lost, {released} dispatched deliveries not yet started sent again"
+        )
+
+
+@dataclass
+class Supervisor:
+    """Starts again each child that exits; gives up on one that keeps crashing."""
+
+    stack: Stack
+    crashes: dict[str, deque[float]] = field(default_factory=dict)
+
+    def restart(self, child: Child) -> None:
+        now = time.monotonic()
+        recent = self.crashes.setdefault(child.name, deque())
+        recent.append(now)
+        while recent and recent[0] < now - CRASH_WINDOW_SECONDS:
+            recent.popleft()
+        self.stack.reap(child)
+        if len(recent) >= MAX_CRASHES:
+            raise ChildKeepsCrashing(child, len(recent))
+        delay = restart_delay(len(recent))
+        self.stack.say(
+            f"runstack: {child.name} exited with {child.proc.returncode}; restarting in {delay:g} s"
+        )
+        if child.name == "worker":
+            recover_lost_work(self.stack, "a worker crash")
+        time.sleep(delay)
+        self.stack.start(child.name, child.argv)
+
+    def poll(self) -> None:
+        for child in [c for c in self.stack.children if not c.running]:
+            self.restart(child)
+
+    def run_forever(self) -> None:
+        while True:
+            self.restart(self.stack.wait_for_exit())
+
+
+def _group_gone(child: Child) -> bool:
+    try:
+        os.killpg(child.proc.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _signal_group(child: Child, sig: signal.Signals, *, leader_only: bool = False) -> None:
@@ -203,7 +301,11 @@ def _http_answers(port: int) -> bool:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on ``port``: bound the way daphne (twisted) and
+    redis-server bind, with SO_REUSEADDR, so that TIME_WAIT sockets of earlier clients do not
+    count; a socket listening on it does."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
@@ -340,7 +442,7 @@ class Command(BaseCommand):
         reason: Exception | None = None
         try:
             self._run(stack, port, concurrency)
-        except (StopRequested, ChildExited) as exc:
+        except (StopRequested, ChildExited, ChildKeepsCrashing) as exc:
             reason = exc
         finally:
             for sig in signals:  # a second Ctrl-C must not interrupt the shutdown
@@ -349,7 +451,7 @@ class Command(BaseCommand):
                 stack.say(f"runstack: {reason}; stopping every process")
             stack.stop()
             stack.say("runstack: stopped")
-        if isinstance(reason, ChildExited):
+        if isinstance(reason, ChildExited | ChildKeepsCrashing):
             raise CommandError(str(reason), returncode=1)
 
     def _run(self, stack: Stack, port: int, concurrency: int) -> None:
@@ -365,12 +467,21 @@ class Command(BaseCommand):
         ensure_dev_superuser(password)
         connections.close_all()
         stack.say(f"runstack: database migrated ({database_label()})")
+        # Left by a stop that was not clean (this command killed): attempts of workers that
+        # are gone, and messages that a new embedded Redis no longer holds.
+        recover_lost_work(stack, "the last stop")
 
         stack.start("web", web_argv(port))
         stack.start("worker", worker_argv(concurrency))
         stack.start("relay", relay_argv())
-        for _ in _deadline_loop(HTTP_READY_SECONDS, f"daphne on port {port}", stack):
-            if _http_answers(port):
-                break
+        supervisor = Supervisor(stack)
+        deadline = time.monotonic() + HTTP_READY_SECONDS
+        while not _http_answers(port):
+            supervisor.poll()
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"daphne on port {port} did not answer within {HTTP_READY_SECONDS:.0f} s"
+                )
+            time.sleep(0.2)
         stack.say(banner(port, password))
-        raise ChildExited(stack.wait_for_exit())
+        supervisor.run_forever()

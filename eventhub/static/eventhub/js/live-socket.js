@@ -3,6 +3,9 @@
 
 const MIN_DELAY = 250;
 const MAX_DELAY = 3000;
+// Closes after which reconnecting cannot help: the server revoked this page's access
+// (eventhub/dashboard/access.py). The page says so and stops; a reload goes to the login.
+const FINAL_CLOSES = { 4401: "signed-out", 4403: "forbidden" };
 
 export class LiveSocket {
   constructor(path, { onOpen, onMessage, onStatus }) {
@@ -38,8 +41,13 @@ export class LiveSocket {
       }
       this.onMessage(data);
     };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (this.ws !== ws) return;
+      const final = FINAL_CLOSES[event.code];
+      if (final) {
+        this.onStatus(final);
+        return;
+      }
       this.onStatus("reconnecting");
       const wait = this.delay * (0.75 + Math.random() * 0.5);
       this.delay = Math.min(MAX_DELAY, this.delay * 2);

@@ -6,9 +6,9 @@ import { DeadLetterActions } from "./dead-letters.js";
 import { FlowView } from "./flows.js";
 import { Timeline } from "./model.js";
 import { FaultSwitches, renderCounters, renderDeadLetters } from "./panels.js";
+import { Highlighter, SpanFeed } from "./waterfall.js";
 
 const PAGE = 40;
-const SPANS_REFRESH_MS = 2000;
 const MAX_SAMPLES = 100000;
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -37,14 +37,14 @@ const ui = {
   openData: new Set(),
   openAttempts: new Set(),
   attempts: new Map(),
-  spans: new Map(),
+  spans: null, // the SpanFeed, below
   detailVersion: 0,
   toggle(cid) {
     if (this.open.has(cid)) this.open.delete(cid);
     else {
       this.open.add(cid);
       socket.send({ type: "flow", correlationId: cid });
-      fetchSpans(cid);
+      ui.spans.touch(cid);
     }
     schedule();
   },
@@ -62,23 +62,9 @@ const ui = {
     schedule();
   },
 };
+ui.spans = new SpanFeed({ isOpen: (cid) => ui.open.has(cid), onChange: () => schedule() });
 const view = new FlowView(model, ui);
-
-async function fetchSpans(cid) {
-  const flow = model.flow(cid, false);
-  const entry = ui.spans.get(cid);
-  ui.spans.set(cid, { spans: entry ? entry.spans : [], version: (entry ? entry.version : 0) + (entry ? 0 : 1), at: Date.now(), flowVersion: flow ? flow.version : -1 });
-  try {
-    const response = await fetch(`/dashboard/api/flows/${encodeURIComponent(cid)}/spans`, { credentials: "same-origin" });
-    const reply = await response.json();
-    if (!reply.success) return;
-    const current = ui.spans.get(cid);
-    ui.spans.set(cid, { ...current, spans: reply.data, version: current.version + 1 });
-    schedule();
-  } catch {
-    // Spans are a nicety: the timeline itself comes from the websocket.
-  }
-}
+const highlighter = new Highlighter(flowsEl);
 
 function matches(flow) {
   if (filters.cid && !flow.correlationId.includes(filters.cid)) return false;
@@ -115,11 +101,11 @@ function render() {
     : "no flows");
   document.getElementById("newer").disabled = page === 0;
   document.getElementById("older").disabled = page >= pages - 1;
+  highlighter.apply();
   const now = Date.now();
   for (const cid of ui.open) {
     const flow = model.flow(cid, false);
-    const entry = ui.spans.get(cid);
-    if (flow && (!entry || (entry.flowVersion !== flow.version && now - entry.at > SPANS_REFRESH_MS))) fetchSpans(cid);
+    if (flow) ui.spans.seen(cid, flow.version);
   }
   for (const ts of unrendered) if (metrics.renderLatencies.length < MAX_SAMPLES) metrics.renderLatencies.push(now - ts);
   unrendered = [];
@@ -232,5 +218,5 @@ document.getElementById("older").addEventListener("click", () => { page += 1; sc
 
 const faults = new FaultSwitches(jsonFromScript("subscriber-names") || [], jsonFromScript("fault-modes") || [], jsonFromScript("switch-names") || []);
 faults.load();
-for (const cid of ui.open) fetchSpans(cid);
+for (const cid of ui.open) ui.spans.touch(cid);
 schedule();

@@ -19,6 +19,7 @@ from django.utils import timezone
 from ..models import Attempt, Delivery
 from . import retry_batches
 from .broker_watch import redispatch_if_broker_lost_messages
+from .dead_starts import release_dead_starts
 from .delivery import fail_attempt
 from .dispatch import DISPATCHABLE, dispatch
 
@@ -33,6 +34,8 @@ STALE_BATCH = 5000
 class RelayReport:
     recovered: int = 0
     reset: int = 0
+    dead_starts: int = 0
+    """Deliveries whose start died with its whole worker, released to be dispatched again."""
     broker_lost: int = 0
     retried: int = 0
     dispatched: int = 0
@@ -87,6 +90,7 @@ def relay_once() -> RelayReport:
     report = RelayReport(
         recovered=recover_abandoned(),
         reset=reset_stale_dispatches(),
+        dead_starts=release_dead_starts(),
         broker_lost=redispatch_if_broker_lost_messages(),
     )
     advanced = retry_batches.advance()

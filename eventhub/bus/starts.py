@@ -79,3 +79,9 @@ def started(delivery: Delivery) -> int:
     """How many starts of ``delivery`` were counted (0 if none, or forgotten)."""
     _counter()
     return int(_client.get(key(delivery)) or 0)
+
+
+def counts(keys: list[str]) -> list[bytes | None]:
+    """The raw counters under ``keys`` (one MGET); raises redis.RedisError when unreachable."""
+    _counter()
+    return list(_client.mget(keys))

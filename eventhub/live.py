@@ -92,3 +92,16 @@ def event_recorded(
 
 def delivery_changed(*, delivery_id: int, status: str, correlation_id: str) -> None:
     announce(kind="delivery", id=delivery_id, status=status, correlationId=correlation_id)
+
+
+def delivery_running(*, delivery_id: int, correlation_id: str) -> None:
+    """A delivery's handler started: sent now, not on commit (a successful attempt commits
+    its start and its success together, so "running" is never in the database)."""
+    _notifier.add(
+        {
+            "kind": "delivery",
+            "id": delivery_id,
+            "status": "running",
+            "correlationId": correlation_id,
+        }
+    )

@@ -85,7 +85,8 @@ MIDDLEWARE = [
     "eventhub.middleware.CorrelationIdMiddleware",
 ]
 
-ROOT_URLCONF = "eventhub.urls"
+# The benchmark (bin/bench) adds its naive peer view with eventhub.bench.urls.
+ROOT_URLCONF = os.environ.get("EVENTHUB_ROOT_URLCONF", "eventhub.urls")
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -222,6 +223,9 @@ EVENTHUB = {
     "LEASE_GRACE_SECONDS": env_float("EVENTHUB_LEASE_GRACE_SECONDS", 10.0),
     # A dispatched delivery not started within this many seconds is dispatched again.
     "REDISPATCH_AFTER_SECONDS": env_float("EVENTHUB_REDISPATCH_AFTER_SECONDS", 600.0),
+    # Redis counting each delivery's handler starts (a process dying mid-handler leaves only
+    # that count behind); default: REDIS_URL. Unreachable: claims commit before the handler.
+    "START_COUNTER_URL": os.environ.get("EVENTHUB_START_COUNTER_URL", ""),
     # How often the relay looks for undispatched, due and abandoned deliveries.
     "RELAY_INTERVAL_SECONDS": env_float("EVENTHUB_RELAY_INTERVAL_SECONDS", 0.5),
     "RELAY_BATCH_SIZE": env_int("EVENTHUB_RELAY_BATCH_SIZE", 500),

@@ -248,9 +248,14 @@ def worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
 
 @pytest.fixture
 def relay(transactional_db: None, redis_server: RedisServer) -> Iterator[threading.Event]:
-    """The relay running in a thread of the test process (interval 50 ms)."""
+    """The relay running in a thread of the test process (interval 50 ms).
+
+    Ready once its first pass has set the broker marker: a first pass that found none
+    releases every dispatched-but-unstarted delivery (eventhub/bus/broker_watch.py), which
+    would race a test that holds deliveries back by marking them dispatched."""
     from django.db import connections
 
+    from eventhub.bus.broker_watch import MARKER_KEY
     from eventhub.bus.relay import run_forever
 
     stop = threading.Event()
@@ -263,6 +268,8 @@ def relay(transactional_db: None, redis_server: RedisServer) -> Iterator[threadi
 
     thread = threading.Thread(target=run, name="relay", daemon=True)
     thread.start()
+    broker = redis.Redis.from_url(redis_server.url)
+    wait_until(lambda: broker.exists(MARKER_KEY), timeout=30, message="the relay's first pass")
     yield stop
     stop.set()
     thread.join(10)

@@ -6,11 +6,13 @@ plugin, so that this process publishes exactly as a web process of that variant 
 
 Every measurement is paired with its baseline, measured in the same stack minutes apart:
 
-- deliveries/s of ``bench.pinged`` to one no-op subscriber vs ``eventhub.noop`` tasks drained
-  by the same worker from the same queue;
+- deliveries/s of ``bench.pinged`` to one no-op subscriber vs ``eventhub.noop`` tasks and vs
+  the naive peer's ``eventhub.naive`` tasks (3 ORM writes each, ``bench.naive``), drained by
+  the same worker from the same queue;
 - publish -> handler-start latency at a quarter of the measured delivery rate vs the no-op
   task's send -> start latency at the same rate;
-- ``POST /orders`` vs ``GET /healthz``, same daphne, same keep-alive client;
+- ``POST /orders`` vs ``GET /healthz`` and vs the naive peer's plain order view
+  (``POST /bench/naive/orders``), same daphne, same keep-alive client;
 - publish -> websocket receipt with N dashboard clients at a steady rate;
 - worker RSS (main + pool) before and after M deliveries.
 """
@@ -50,7 +52,7 @@ from ..management.commands.runstack import (
     worker_argv,
 )
 from ..models import Attempt, Delivery, Event
-from . import plugin
+from . import naive, plugin
 from .stats import growth, rate, ratio, summarize
 from .wsclient import WebSocket
 
@@ -239,7 +241,8 @@ def measure_orders(bench: Bench, *, orders: int, clients: int) -> dict[str, Any]
 def measure_http(
     bench: Bench, *, requests: int, healthz_requests: int, clients: int
 ) -> dict[str, Any]:
-    """GET /healthz vs POST /orders, same daphne and client, the workers paused for both.
+    """GET /healthz, POST /orders and the naive peer's plain order view, same daphne and
+    client, the workers paused for all three.
 
     Paused (SIGSTOP, once idle) so that both rates are the web process's own: on two CPUs a
     running worker would take a CPU from the orders and none from the bare view.
@@ -258,22 +261,32 @@ def measure_http(
             count=requests, clients=clients, run=run,
         )  # fmt: skip
         cpu_end = cpu_seconds(bench.web)
+        naive_seconds, naive_latencies = hammer(
+            bench.port, method="POST", path="/bench/naive/orders", body=ORDER_BODY, expect=201,
+            count=requests, clients=clients, run=f"{run}-naive",
+        )  # fmt: skip
+        naive_cpu = cpu_seconds(bench.web) - cpu_end
     bare_cpu, post_cpu = cpu_between - cpu_start, cpu_end - cpu_between
     bench.wait("the paused orders to settle", lambda: _orders_settled(run, requests))
     healthz_per_s = rate(healthz_requests, bare_seconds)
     post_per_s = rate(requests, post_seconds)
+    naive_per_s = rate(requests, naive_seconds)
     return {
-        "requests": {"healthz": healthz_requests, "post_orders": requests},
+        "requests": {"healthz": healthz_requests, "post_orders": requests, "naive": requests},
         "clients": clients,
         "healthz_per_s": healthz_per_s,
         "post_orders_per_s": post_per_s,
+        "naive_per_s": naive_per_s,
         "ratio": ratio(post_per_s, healthz_per_s),
+        "ratio_naive": ratio(post_per_s, naive_per_s),
         "web_cpu_ms_per_request": {
             "healthz": round(bare_cpu * 1000 / healthz_requests, 3),
             "post_orders": round(post_cpu * 1000 / requests, 3),
+            "naive": round(naive_cpu * 1000 / requests, 3),
         },
         "healthz_latency_ms": summarize(bare),
         "post_latency_ms": summarize(post),
+        "naive_latency_ms": summarize(naive_latencies),
     }
 
 
@@ -322,6 +335,37 @@ def drain_noop(bench: Bench, count: int, *, paused: bool) -> dict[str, Any]:
         "count": count,
         "worker_cpu_ms_each": round(cpu * 1000 / count, 3),
         "per_s": rate(count, last - (published if paused else started)),
+        "publish_per_s": rate(count, published - started),
+    }
+
+
+def drain_naive(bench: Bench, count: int) -> dict[str, Any]:
+    """``count`` naive-peer tasks, all enqueued before the worker may take one."""
+    run_id = f"naive-{uuid.uuid4().hex[:6]}"
+    timeout = float(settings.EVENTHUB["DEFAULT_TIMEOUT_SECONDS"])
+    cpu = cpu_seconds(bench.worker)
+    started = time.time()
+    with bench.workers_paused():
+        for number in range(count):
+            naive.naive.apply_async(
+                args=[run_id, number, time.time()],
+                queue=plugin.QUEUE,
+                soft_time_limit=timeout,
+                time_limit=timeout + 5,
+                retry=False,
+            )
+        published = time.time()
+    bench.wait(f"{count} naive tasks", lambda: naive.naive_runs(run_id).count() >= count)
+    cpu = cpu_seconds(bench.worker) - cpu
+    last = (
+        Attempt.objects.filter(delivery__in=naive.naive_runs(run_id))
+        .aggregate(last=Max("finished_at"))["last"]
+        .timestamp()
+    )
+    return {
+        "count": count,
+        "worker_cpu_ms_each": round(cpu * 1000 / count, 3),
+        "per_s": rate(count, last - published),
         "publish_per_s": rate(count, published - started),
     }
 
@@ -395,23 +439,35 @@ def drain_deliveries(
 def measure_drain(bench: Bench, *, count: int, batch: int) -> dict[str, Any]:
     """Drain rates: queue filled while the worker is paused, then timed from resume to last.
 
-    Also the publishing rates: outbox + dispatch per event vs a bare ``apply_async``.
+    Baselines: the no-op task and the naive peer (a plain task doing 3 ORM writes). Also the
+    publishing rates: outbox + dispatch per event vs a bare ``apply_async``.
     """
     bench.wait("the workers to be idle", idle)
     noop = drain_noop(bench, count, paused=True)
+    naive_peer = drain_naive(bench, count)
     deliveries = drain_deliveries(bench, count, batch, paused=True)
+    cpu_noop = noop["worker_cpu_ms_each"]
     return {
         "count": count,
         "deliveries_per_s": deliveries["per_s"],
         "noop_per_s": noop["per_s"],
+        "naive_per_s": naive_peer["per_s"],
         "ratio": ratio(deliveries["per_s"], noop["per_s"]),
-        "publish_per_s": {"deliveries": deliveries["publish_per_s"], "noop": noop["publish_per_s"]},
+        "ratio_naive": ratio(deliveries["per_s"], naive_peer["per_s"]),
+        "publish_per_s": {
+            "deliveries": deliveries["publish_per_s"],
+            "noop": noop["publish_per_s"],
+            "naive": naive_peer["publish_per_s"],
+        },
         "worker_cpu_ms_each": {
             "deliveries": deliveries["worker_cpu_ms_each"],
-            "noop": noop["worker_cpu_ms_each"],
+            "noop": cpu_noop,
+            "naive": naive_peer["worker_cpu_ms_each"],
         },
+        "cpu_ratio_noop": ratio(deliveries["worker_cpu_ms_each"], cpu_noop),
         "deliveries": deliveries,
         "noop": noop,
+        "naive": naive_peer,
     }
 
 

@@ -1,10 +1,26 @@
 """Running one attempt of a delivery: claim, decode, handle, record, retry or dead-letter.
 
-The claim is a conditional UPDATE on the delivery row (status pending/retrying -> running,
-attempts + 1, a lease) guarded by the dispatch number, so a duplicate or stale message is a
-no-op. The handler runs in one transaction with, for effectively-once subscribers, the
-idempotency record, and with the success mark fenced on the attempt number: if the lease
-was taken over meanwhile, the handler's writes roll back.
+A successful attempt is one transaction: the claim (a conditional UPDATE on the delivery
+row guarded by the dispatch number, pending/retrying -> succeeded, attempts + 1), the
+idempotency record of an effectively-once subscriber, the handler's writes and the attempt
+record commit together or not at all. A duplicate or stale message is a no-op: on
+PostgreSQL the claim's row lock makes a duplicate wait and then find the row succeeded; on
+SQLite the write lock serialises them. Inside that transaction, after the claim, the start
+is counted in Redis (``starts``): a process that dies mid-handler leaves nothing in the
+database, and the next start records the starts that never got an outcome as lost attempts,
+dead-lettering the delivery (without running it) once they reach its max attempts. A failed
+attempt rolls everything back and is recorded, with its worker, duration, error and
+traceback, in a transaction of its own.
+
+At-most-once deliveries, deliveries whose subscriber has a fault switch on, and any delivery
+while the start counter is unreachable take the leased path instead: the claim
+(pending/retrying -> running, a lease) and the attempt record commit before the handler
+runs, so a dead worker's attempt is on record for the relay to mark lost when the lease runs
+out. (An injected latency then sleeps outside any transaction: on SQLite a transaction holds
+the database's one write lock.)
+
+A successful delivery is never seen "running" in the database (pending -> succeeded); its
+start is announced to live pages at once (``live.delivery_running``), not after a commit.
 """
 
 from __future__ import annotations
@@ -14,7 +30,8 @@ import os
 import socket
 import time
 import traceback
-from datetime import timedelta
+from contextlib import ExitStack
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -24,7 +41,7 @@ from django.utils import timezone
 from .. import live, tracing
 from ..faults import apply_fault
 from ..models import Attempt, Delivery, Event, FaultRule, ProcessedEvent
-from . import context, subscribers
+from . import context, starts, subscribers
 from .builtin_events import EventProcessingFailed, event_processing_failed
 from .declarations import spec_for
 from .errors import EventValidationError, LeaseLost, NonRetryableError, UnknownSubscriber
@@ -35,6 +52,14 @@ from .subscribers import Guarantee, Received, RetryPolicy
 log = logging.getLogger(__name__)
 
 DISPATCHABLE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
+LOST_ERROR = "WorkerLost: the attempt started but never recorded an outcome (its process died)"
+LATE_COMMIT_SECONDS = 1.0
+"""A success that took longer than this moves ``updated_at`` to its commit (live pages read
+deliveries by ``updated_at``, with a lookback of a few seconds for late commits)."""
+
+
+class _UseLease(Exception):
+    """This attempt takes the leased path (at-most-once, a fault switch, no start counter)."""
 
 
 def worker_name() -> str:
@@ -122,22 +147,212 @@ def execute(
         )
         if subscriber is None:
             return "missing"
+    sub = subscribers.get(subscriber)
+    if sub is None or sub.guarantee is not Guarantee.AT_MOST_ONCE:
+        try:
+            return _execute_at_once(delivery_id, dispatch_seq, worker)
+        except _UseLease:
+            pass
+    return _execute_leased(delivery_id, dispatch_seq, worker, subscriber)
+
+
+def _claim_to_success(delivery_id: int, dispatch_seq: int) -> bool:
+    """The claim of a one-transaction attempt: straight to succeeded, undone by a rollback."""
+    now = timezone.now()
+    return bool(
+        Delivery.objects.filter(
+            pk=delivery_id,
+            dispatch_seq=dispatch_seq,
+            status__in=DISPATCHABLE,
+            attempts__lt=F("max_attempts"),
+        ).update(
+            status=Delivery.Status.SUCCEEDED,
+            attempts=F("attempts") + 1,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+
+
+def _claimed(delivery_id: int) -> Delivery:
+    # Whether a fault rule is on comes with the row: no query of its own per delivery.
+    return (
+        Delivery.objects.select_related("event")
+        .annotate(
+            fault_on=Exists(
+                FaultRule.objects.filter(subscriber=OuterRef("subscriber"), enabled=True)
+            )
+        )
+        .get(pk=delivery_id)
+    )
+
+
+def _record_lost(delivery: Delivery, first: int, last: int) -> None:
+    """Attempts ``first``..``last`` started and died without an outcome (worker unknown)."""
+    now = timezone.now()
+    Attempt.objects.bulk_create(
+        Attempt(
+            delivery=delivery,
+            number=number,
+            worker="unknown",
+            started_at=now,
+            finished_at=now,
+            outcome=Attempt.Outcome.LOST,
+            error=LOST_ERROR,
+        )
+        for number in range(first, last + 1)
+    )
+
+
+def _resume_after_lost(delivery: Delivery, start: int) -> str | None:
+    """Record the starts before ``start`` that died; an outcome if this one must not run.
+
+    ``delivery`` is claimed (``attempts`` counts this start as number ``recorded + 1``).
+    Once the lost starts use up the delivery's attempts it is dead-lettered: never run again.
+    """
+    recorded = delivery.attempts - 1
+    last_lost = min(start - 1, delivery.max_attempts)
+    if last_lost < delivery.max_attempts:
+        _record_lost(delivery, recorded + 1, last_lost)
+        Delivery.objects.filter(pk=delivery.pk).update(attempts=start)
+        delivery.attempts = start
+        return None
+    _record_lost(delivery, recorded + 1, last_lost)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.RUNNING, attempts=last_lost
+    )
+    return fail_attempt(
+        delivery_id=delivery.pk,
+        attempt_number=last_lost,
+        error=LOST_ERROR,
+        outcome=Attempt.Outcome.LOST,
+    )
+
+
+def _execute_at_once(delivery_id: int, dispatch_seq: int, worker: str) -> str:
+    """One transaction for claim, handler and records; a failure recorded after the rollback.
+
+    Whatever fails once the start is counted (the handler, a write, the commit) rolls the
+    attempt back and is recorded as its failure.
+    """
+    started_at = timezone.now()
+    clock = time.monotonic()
+    start: int | None = None
+    span = None
+    with ExitStack() as span_scope:  # the span ends after the commit, or after the failure
+        try:
+            with transaction.atomic():
+                if not _claim_to_success(delivery_id, dispatch_seq):
+                    return "skipped"
+                delivery = _claimed(delivery_id)
+                if delivery.guarantee == Guarantee.AT_MOST_ONCE or delivery.fault_on:
+                    raise _UseLease
+                start = starts.record_start(delivery, recorded=delivery.attempts - 1)
+                if start is None:
+                    raise _UseLease
+                if start > delivery.attempts and (outcome := _resume_after_lost(delivery, start)):
+                    return outcome
+                event = delivery.event
+                live.delivery_running(delivery_id=delivery.pk, correlation_id=event.correlation_id)
+                span = span_scope.enter_context(
+                    tracing.process_span(delivery, link_only=delivery.retried_at is not None)
+                )
+                _handle(delivery)
+                Attempt.objects.create(
+                    delivery=delivery,
+                    number=start,
+                    worker=worker,
+                    started_at=started_at,
+                    finished_at=timezone.now(),
+                    outcome=Attempt.Outcome.SUCCEEDED,
+                )
+                if time.monotonic() - clock > LATE_COMMIT_SECONDS:
+                    Delivery.objects.filter(pk=delivery.pk).update(updated_at=timezone.now())
+                live.delivery_changed(
+                    delivery_id=delivery.pk,
+                    status=Delivery.Status.SUCCEEDED,
+                    correlation_id=event.correlation_id,
+                )
+        except _UseLease:
+            raise
+        except Exception as exc:
+            if start is None:
+                raise
+            if span is not None:
+                tracing.record_failure(span, exc)
+            return _record_failure(
+                delivery_id=delivery_id,
+                dispatch_seq=dispatch_seq,
+                start=start,
+                started_at=started_at,
+                worker=worker,
+                error=f"{type(exc).__name__}: {exc}",
+                tb=traceback.format_exc(),
+                retryable=not isinstance(exc, NonRetryableError),
+            )
+    return "succeeded"
+
+
+def _handle(delivery: Delivery) -> None:
+    """Decode the event and run its handler (with the idempotency record, if any)."""
+    name = delivery.subscriber
+    sub = subscribers.get(name)
+    if sub is None:
+        raise UnknownSubscriber(f"no subscriber named {name} is registered")
+    event = delivery.event
+    received = decode(event, attempt=delivery.attempts)
+    if delivery.fault_on:
+        apply_fault(sub.name)
+    with context.bound(correlation_id=event.correlation_id, causation_id=str(event.event_id)):
+        if sub.guarantee is not Guarantee.EFFECTIVELY_ONCE or _remember(sub.name, event.event_id):
+            sub.handler(received)
+
+
+def _record_failure(
+    *,
+    delivery_id: int,
+    dispatch_seq: int,
+    start: int,
+    started_at: datetime,
+    worker: str,
+    error: str,
+    tb: str,
+    retryable: bool,
+) -> str:
+    """After the rollback: record start ``start`` as a failed attempt (and any lost before it).
+
+    "lease-lost" when another start of the delivery recorded an outcome meanwhile (it
+    counted this one as lost) or a newer dispatch took it over.
+    """
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update()
+            .filter(pk=delivery_id, dispatch_seq=dispatch_seq, status__in=DISPATCHABLE)
+            .first()
+        )
+        if delivery is None or delivery.attempts >= start or start > delivery.max_attempts:
+            return "lease-lost"
+        _record_lost(delivery, delivery.attempts + 1, start - 1)
+        Delivery.objects.filter(pk=delivery_id).update(
+            status=Delivery.Status.RUNNING, attempts=start
+        )
+        Attempt.objects.create(
+            delivery=delivery, number=start, worker=worker, started_at=started_at
+        )
+        return fail_attempt(
+            delivery_id=delivery_id, attempt_number=start, error=error, tb=tb, retryable=retryable
+        )
+
+
+def _execute_leased(delivery_id: int, dispatch_seq: int, worker: str, subscriber: str) -> str:
+    """The attempt with its claim committed first: at-most-once, or no start counter."""
     timeout = subscribers.timeout_of(subscribers.get(subscriber))
     # The claim and its attempt row commit together: a worker killed right after the claim
     # still leaves the attempt on record, for the relay to mark lost.
     with transaction.atomic():
         if not _claim(delivery_id, dispatch_seq, timeout):
             return "skipped"
-        # Whether a fault rule is on comes with the row: no query of its own per delivery.
-        delivery = (
-            Delivery.objects.select_related("event")
-            .annotate(
-                fault_on=Exists(
-                    FaultRule.objects.filter(subscriber=OuterRef("subscriber"), enabled=True)
-                )
-            )
-            .get(pk=delivery_id)
-        )
+        delivery = _claimed(delivery_id)
         attempt = Attempt.objects.create(
             delivery=delivery, number=delivery.attempts, worker=worker, started_at=timezone.now()
         )

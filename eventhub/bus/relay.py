@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from ..models import Attempt, Delivery
 from . import retry_batches
 from .broker_watch import redispatch_if_broker_lost_messages
+from .dead_starts import release_dead_starts
 from .delivery import fail_attempt
 from .dispatch import DISPATCHABLE, dispatch
 
@@ -26,12 +27,15 @@ log = logging.getLogger(__name__)
 
 BATCH_PACE_STEP_SECONDS = 0.1
 """While a retry batch runs, passes are at least this far apart (500/s: 50 a pass)."""
+STALE_BATCH = 5000
 
 
 @dataclass
 class RelayReport:
     recovered: int = 0
     reset: int = 0
+    dead_starts: int = 0
+    """Deliveries whose start died with its whole worker, released to be dispatched again."""
     broker_lost: int = 0
     retried: int = 0
     dispatched: int = 0
@@ -40,7 +44,14 @@ class RelayReport:
 
 
 def recover_abandoned() -> int:
-    """Running deliveries whose lease ran out: their worker is gone; count it as an attempt."""
+    """Running deliveries whose lease ran out: their worker is gone; count it as an attempt.
+
+    Only leased attempts (at-most-once, a fault switch on, the start counter unreachable)
+    are ever running in the database. A one-transaction attempt whose process died left
+    nothing but its start count: its message comes back (acks late: at once for a killed
+    pool process, after Redis's visibility timeout for a killed worker) or is re-sent by
+    ``reset_stale_dispatches``, and its next start records it as lost (``starts``).
+    """
     now = timezone.now()
     rows = Delivery.objects.filter(
         status=Delivery.Status.RUNNING, lease_expires_at__lt=now
@@ -62,15 +73,24 @@ def reset_stale_dispatches() -> int:
     cutoff = timezone.now() - timedelta(
         seconds=float(settings.EVENTHUB["REDISPATCH_AFTER_SECONDS"])
     )
-    return Delivery.objects.filter(status__in=DISPATCHABLE, dispatched_at__lt=cutoff).update(
-        dispatched_at=None
-    )
+    # A delivery whose handler is running right now is row-locked by its uncommitted claim
+    # (PostgreSQL): skip it rather than wait for the handler; it is not stale.
+    with transaction.atomic():
+        stale = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status__in=DISPATCHABLE, dispatched_at__lt=cutoff)
+            .values_list("pk", flat=True)[:STALE_BATCH]
+        )
+        return Delivery.objects.filter(pk__in=stale, dispatched_at__lt=cutoff).update(
+            dispatched_at=None
+        )
 
 
 def relay_once() -> RelayReport:
     report = RelayReport(
         recovered=recover_abandoned(),
         reset=reset_stale_dispatches(),
+        dead_starts=release_dead_starts(),
         broker_lost=redispatch_if_broker_lost_messages(),
     )
     advanced = retry_batches.advance()

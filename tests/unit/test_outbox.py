@@ -24,6 +24,7 @@ from eventhub.bus.errors import (
     NonRetryableError,
     UnsupportedEventVersion,
 )
+from eventhub.bus.outbox import AfterCommit
 from eventhub.models import AggregateSequence, Delivery, Event
 from inventory.events import InventoryCheckFailed, InventoryUpdated, ReservedLine
 from orders.events import (
@@ -184,9 +185,46 @@ def test_a_valid_publish_writes_the_event_and_one_delivery_per_subscriber(
         assert d.dispatched_at is None
 
     # Dispatch waits for the commit: exactly one dispatch, for exactly these deliveries.
-    dispatches = [c for c in callbacks if getattr(c, "func", None) is dispatch.dispatch]
-    assert len(dispatches) == 1
-    assert sorted(dispatches[0].args[0]) == sorted(d.pk for d in deliveries)
+    assert sorted(handed_off(callbacks)) == sorted(d.pk for d in deliveries)
+
+
+def handed_off(callbacks: list[Any]) -> list[int]:
+    """The delivery ids of the one after-commit hand-off among ``callbacks``."""
+    hand_offs = [c for c in callbacks if isinstance(getattr(c, "__self__", None), AfterCommit)]
+    assert len(hand_offs) == 1
+    return list(hand_offs[0].__self__.ids)
+
+
+def test_the_events_of_one_transaction_are_handed_off_together_after_its_commit(
+    django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[list[int]] = []
+    monkeypatch.setattr(dispatch, "dispatch", lambda ids: sent.append(sorted(ids)) or len(ids))
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        outbox.record(created("ORD-1"))
+        outbox.record(created("ORD-2"))
+        outbox.record(status_updated("ORD-1"))
+    assert sent == [sorted(Delivery.objects.values_list("pk", flat=True))]
+    assert len(sent[0]) == 2 * len(subscribers.for_event_type("order.created")) + len(
+        subscribers.for_event_type("order.status.updated")
+    )
+
+
+def test_a_rolled_back_savepoint_does_not_cost_the_later_events_their_hand_off(
+    django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[list[int]] = []
+    monkeypatch.setattr(dispatch, "dispatch", lambda ids: sent.append(sorted(ids)) or len(ids))
+
+    class Abort(Exception):
+        pass
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        with pytest.raises(Abort), transaction.atomic():
+            outbox.record(created("ORD-GONE"))  # registers the hand-off, inside the savepoint
+            raise Abort
+        kept = outbox.record(created("ORD-KEPT"))
+    assert sent == [sorted(Delivery.objects.filter(event=kept).values_list("pk", flat=True))]
 
 
 def test_without_a_bound_flow_a_new_correlation_id_is_generated() -> None:

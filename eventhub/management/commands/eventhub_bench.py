@@ -7,8 +7,10 @@ The child starts daphne, one Celery worker on every queue and the relay, then me
 figure beside its baseline in the same stack (see ``eventhub.bench.phases``):
 
 - orders: orders/s and deliveries/s end to end for orders placed over HTTP;
-- http: ``POST /orders`` requests/s vs ``GET /healthz`` (bare view), same daphne and client;
-- drain: deliveries/s of ``bench.pinged`` to one no-op subscriber vs a no-op Celery task;
+- http: ``POST /orders`` requests/s vs ``GET /healthz`` (bare view) and vs the naive peer's
+  plain order view (``eventhub.bench.naive``), same daphne and client;
+- drain: deliveries/s of ``bench.pinged`` to one no-op subscriber vs a no-op Celery task and
+  vs the naive peer (a plain task per event doing 3 ORM writes in autocommit);
 - latency: publish -> handler start vs the no-op task, at a quarter of the measured rate;
 - websocket: publish -> receipt on N dashboard websockets at a steady event rate;
 - rss: worker RSS (main + pool) before and after M deliveries.
@@ -37,10 +39,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from eventhub.bench.phases import PHASES
 from eventhub.bench.stats import cost, dig, variant_name
+from eventhub.bench.stats import ratio as _ratio
 from eventhub.management.commands.runstack import Stack, start_redis
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/bench"
 PLUGIN = "eventhub.bench.plugin"
+URLCONF = "eventhub.bench.urls"
+"""The system's URLs plus the naive peer's order view (EVENTHUB_ROOT_URLCONF)."""
 TRACING = {"tracing-on": "false", "tracing-off": "true"}  # -> OTEL_SDK_DISABLED
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {  # about 3 minutes per variant on 2 CPUs, 12 for the four
@@ -76,6 +81,10 @@ deliveries of the orders phase move with its orders/s)."""
 
 TARGETS = {
     "deliveries_vs_noop": 0.6,
+    "deliveries_vs_naive": 1.0,
+    "saga_deliveries_vs_noop": 0.4,
+    "post_orders_vs_naive": 0.8,
+    "cpu_per_delivery_vs_noop": 1.5,
     "latency_p99_over_noop_ms": 10.0,
     "websocket_p99_ms": 150.0,
     "post_orders_vs_bare": 0.7,
@@ -173,6 +182,27 @@ def targets(results: list[dict[str, Any]], costs: dict[str, Any]) -> list[dict[s
                 at_most=False,
             ),
             _target(
+                "deliveries/s >= 1.0 x naive peer",
+                name,
+                dig(r, "drain", "ratio_naive"),
+                TARGETS["deliveries_vs_naive"],
+                at_most=False,
+            ),
+            _target(
+                "saga deliveries/s >= 0.4 x no-op drain",
+                name,
+                _ratio(dig(r, "orders", "deliveries_per_s"), dig(r, "drain", "noop_per_s")),
+                TARGETS["saga_deliveries_vs_noop"],
+                at_most=False,
+            ),
+            _target(
+                "worker CPU per delivery <= 1.5 x no-op task",
+                name,
+                dig(r, "drain", "cpu_ratio_noop"),
+                TARGETS["cpu_per_delivery_vs_noop"],
+                at_most=True,
+            ),
+            _target(
                 "publish->handler-start p99 <= no-op p99 + 10 ms",
                 name,
                 dig(r, "latency", "p99_over_noop_ms"),
@@ -191,6 +221,13 @@ def targets(results: list[dict[str, Any]], costs: dict[str, Any]) -> list[dict[s
                 name,
                 dig(r, "http", "ratio"),
                 TARGETS["post_orders_vs_bare"],
+                at_most=False,
+            ),
+            _target(
+                "POST /orders >= 0.8 x naive peer view",
+                name,
+                dig(r, "http", "ratio_naive"),
+                TARGETS["post_orders_vs_naive"],
                 at_most=False,
             ),
             _target(
@@ -401,6 +438,7 @@ class Command(BaseCommand):
             EVENTHUB_VAR_DIR=str(var_dir),
             OTEL_SDK_DISABLED=TRACING[variant],
             EVENTHUB_PLUGINS=",".join([*plugins, PLUGIN] if PLUGIN not in plugins else plugins),
+            EVENTHUB_ROOT_URLCONF=URLCONF,
             PYTHONUNBUFFERED="1",
         )
         if options["conn_max_age"] is not None:

@@ -15,7 +15,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import (
     Http404,
     HttpRequest,
@@ -30,9 +30,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from .admin_edit_retry import EditAndRetryMixin
 from .admin_lookups import SafeLookupsMixin
 from .bus.retry_batches import retry_batch_cancel
 from .dead_letter_actions import discard_requested, retry_requested
+from .dead_letter_groups import dead_letter_fingerprint_groups
 from .models import Attempt, DeadLetter, Delivery, Event, FaultRule, RetryBatch
 from .nul_guard import NUL
 
@@ -85,6 +87,7 @@ def trace_link(event: Event) -> str:
 
 class DeliveryInline(admin.TabularInline):
     model = Delivery
+    fk_name = "event"
     classes = ["eventhub-readonly"]  # admin.css: no "Add another" row, whatever the script does
     extra = 0
     can_delete = False
@@ -224,7 +227,7 @@ class DeliveryAdminBase(ReadOnlyAdmin):
     readonly_fields = (
         "event_link", "subscriber", "queue", "guarantee", "status", "attempts", "max_attempts",
         "next_attempt_at", "dispatched_at", "last_error", "error_type", "dead_at",
-        "retried_at", "discard_reason", "payload", "flow", "trace",
+        "retried_at", "discard_reason", "resolved_by_link", "payload", "flow", "trace",
     )  # fmt: skip
     fields = readonly_fields
     inlines = [AttemptInline]
@@ -245,6 +248,15 @@ class DeliveryAdminBase(ReadOnlyAdmin):
     def event_link(self, obj: Delivery) -> str:
         url = reverse("admin:eventhub_event_change", args=[obj.event_id])
         return format_html("<a href='{}'>{} {}</a>", url, obj.event.event_type, obj.event.event_id)
+
+    @admin.display(description="resolved by")
+    def resolved_by_link(self, obj: Delivery) -> str:
+        """The correction event that replaced this dead letter (edit & retry), if any."""
+        if obj.resolved_by_id is None:
+            return "-"
+        url = reverse("admin:eventhub_event_change", args=[obj.resolved_by_id])
+        return format_html("<a href='{}' id='resolved-by'>correction event {}</a>", url,
+                           obj.resolved_by.event_id)  # fmt: skip
 
     @admin.display(description="payload")
     def payload(self, obj: Delivery) -> str:
@@ -269,7 +281,7 @@ class DiscardForm(forms.Form):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(DeliveryAdminBase):
+class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
     list_display = (
         "subscriber_name",
         "event_type",
@@ -310,6 +322,7 @@ class DeadLetterAdmin(DeliveryAdminBase):
             path(
                 "<int:pk>/discard/", view(self.discard_one_view), name="eventhub_deadletter_discard"
             ),
+            *self.edit_retry_urls(),
             *super().get_urls(),
         ]
 
@@ -371,6 +384,7 @@ class DeadLetterAdmin(DeliveryAdminBase):
         rights = {
             "can_retry": self.has_retry_permission(request),
             "can_discard": self.has_discard_permission(request),
+            "can_edit": self.has_edit_permission(request),
             "discard_form": DiscardForm(auto_id="id_discard_%s"),
         }
         return super().change_view(
@@ -487,7 +501,8 @@ class DeadLetterAdmin(DeliveryAdminBase):
         return HttpResponseRedirect(f"{changelist_url}?{query}" if query else changelist_url)
 
     def groups_view(self, request: HttpRequest) -> HttpResponse:
-        """Dead letters grouped by subscriber and error type, each group retryable at once.
+        """Dead letters grouped by subscriber and failure fingerprint (exception type + first
+        project frame), with first and last seen, each group retryable at once.
         Like the list, it needs the view permission on dead letters (their counts, subscribers
         and error types are what the list shows)."""
         if not self.has_view_permission(request):
@@ -500,19 +515,17 @@ class DeadLetterAdmin(DeliveryAdminBase):
                     subscriber=request.POST.get("subscriber", ""),
                     error_type=request.POST.get("error_type", ""),
                 )
+                if "fingerprint" in request.POST:
+                    group = group.filter(fingerprint=request.POST["fingerprint"])
                 self._start_batch(request, group, "group")
             return HttpResponseRedirect(reverse("admin:eventhub_deadletter_groups"))
-        groups = (
-            DeadLetter.objects.values("subscriber", "error_type")
-            .annotate(count=Count("pk"))
-            .order_by("-count", "subscriber")
-        )
+        groups = dead_letter_fingerprint_groups()
         return TemplateResponse(
             request,
             "admin/eventhub/deadletter/groups.html",
             {
                 **self.admin_site.each_context(request),
-                "title": "Dead letters by subscriber and error",
+                "title": "Dead letters by subscriber and failure fingerprint",
                 "groups": groups,
                 "opts": self.model._meta,
                 "can_retry": self.has_retry_permission(request),

@@ -12,11 +12,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.db import transaction
 from django.db.models import QuerySet
 
+from .bus.corrections import dead_letter_correct
 from .bus.dead_letters import dead_letter_discard
 from .bus.retry_batches import retry_batch_create
-from .models import Delivery, RetryBatch
+from .models import Delivery, Event, RetryBatch
 
 
 def log_actions(*, user_id: int, queryset: QuerySet[Any], message: str) -> None:
@@ -50,3 +52,24 @@ def discard_requested(*, user_id: int, delivery_ids: Iterable[int], reason: str)
         message=f"Discarded: {reason}",
     )
     return discarded
+
+
+def edit_and_retry_requested(
+    *, user_id: int, username: str, delivery_id: int, data: Any, version: str, reason: str
+) -> tuple[Delivery, Event]:
+    """Replace a dead letter by the user's corrected payload (see bus/corrections.py), with
+    one admin log entry on the dead letter holding who, why and the diff, in the same
+    transaction: refused (CorrectionRefused, DeadLetterChanged), nothing is written."""
+    with transaction.atomic():
+        original, correction, diff = dead_letter_correct(
+            delivery_id=delivery_id, data=data, version=version, by=username, reason=reason
+        )
+        log_actions(
+            user_id=user_id,
+            queryset=Delivery.objects.filter(pk=original.pk),
+            message=(
+                f"Edited & retried: {reason.strip()} (correction event {correction.event_id})"
+                f"\n{diff}"
+            ),
+        )
+    return original, correction

@@ -27,6 +27,11 @@ class Event(models.Model):
     causation_id = models.UUIDField(null=True, blank=True)
     trace_id = models.CharField(max_length=32, blank=True)
     trace_context = models.JSONField(default=dict, blank=True)
+    correction = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="For an operator's correction: the event and delivery it corrects, and who",
+    )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -74,6 +79,7 @@ class Delivery(models.Model):
         FAILED = "failed"  # an at-most-once delivery that failed: recorded, never retried
         DEAD = "dead"
         DISCARDED = "discarded"
+        RESOLVED = "resolved"  # replaced by an operator's correction event: never sent again
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     subscriber = models.CharField(max_length=100)
@@ -89,10 +95,24 @@ class Delivery(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     error_type = models.CharField(max_length=200, blank=True, help_text="Class of the last error")
+    fingerprint = models.CharField(
+        max_length=200,
+        blank=True,
+        db_index=True,
+        help_text="The last error's type and first project frame (bus/fingerprints.py)",
+    )
     dead_at = models.DateTimeField(null=True, blank=True)
     discard_reason = models.TextField(blank=True)
     retried_at = models.DateTimeField(
         null=True, blank=True, help_text="When an operator last retried it from the dead letters"
+    )
+    resolved_by = models.ForeignKey(
+        Event,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="resolves",
+        help_text="The correction event that replaced this dead letter (edit & retry)",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -213,6 +233,7 @@ class DeadLetter(Delivery):
         permissions = [
             ("retry_deadletter", "Can retry dead letters"),
             ("discard_deadletter", "Can discard dead letters"),
+            ("edit_deadletter", "Can edit and retry dead letters"),
         ]
 
 

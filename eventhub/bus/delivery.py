@@ -45,6 +45,7 @@ from . import context, starts, subscribers
 from .builtin_events import EventProcessingFailed, event_processing_failed
 from .declarations import spec_for
 from .errors import EventValidationError, LeaseLost, NonRetryableError, UnknownSubscriber
+from .fingerprints import fingerprint_of
 from .schema import from_wire
 from .subscribers import Guarantee, Received, RetryPolicy
 
@@ -418,6 +419,7 @@ def fail_attempt(
         policy = sub.retry if sub else RetryPolicy()
         delivery.last_error = error[:10_000]
         delivery.error_type = error.split(":", 1)[0][:200]
+        delivery.fingerprint = fingerprint_of(error, tb)
         delivery.lease_expires_at = None
         if delivery.guarantee == Guarantee.AT_MOST_ONCE:
             delivery.status = Delivery.Status.FAILED

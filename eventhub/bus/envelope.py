@@ -8,7 +8,7 @@ from ..models import Event
 
 
 def to_envelope(event: Event) -> dict[str, Any]:
-    return {
+    envelope: dict[str, Any] = {
         "eventId": str(event.event_id),
         "eventType": event.event_type,
         "version": event.version,
@@ -23,3 +23,6 @@ def to_envelope(event: Event) -> dict[str, Any]:
             "traceId": event.trace_id or None,
         },
     }
+    if event.correction:  # an operator's edit & retry: what it corrects, who, why
+        envelope["metadata"]["correction"] = event.correction
+    return envelope

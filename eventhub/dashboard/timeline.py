@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from ..bus import subscribers
 from ..bus.declarations import all_specs
+from ..dead_letter_groups import dead_letter_fingerprint_groups
 from ..models import Attempt, Delivery, Event, RetryBatch
 
 IN_FLIGHT = (Delivery.Status.PENDING, Delivery.Status.RUNNING, Delivery.Status.RETRYING)
@@ -33,6 +34,7 @@ EVENT_FIELDS = (
     "causation_id",
     "trace_id",
     "data",
+    "correction",
 )
 
 
@@ -54,6 +56,7 @@ def event_json(row: dict[str, Any]) -> dict[str, Any]:
         "causationId": str(row["causation_id"]) if row["causation_id"] else None,
         "traceId": row["trace_id"] or None,
         "data": row["data"],
+        "correction": row["correction"],  # an operator's edit & retry: what, for whom, who
     }
 
 
@@ -177,23 +180,21 @@ def attempt_history(*, delivery_id: int) -> list[dict[str, Any]]:
 
 
 def dead_letters(*, groups: int = 50, recent: int = 20) -> dict[str, Any]:
-    """Dead deliveries: the total, counts per (subscriber, error), and the latest few."""
+    """Dead deliveries: the total, counts per (subscriber, failure fingerprint), the latest few."""
     dead = Delivery.objects.filter(status=Delivery.Status.DEAD)
-    grouped = (
-        dead.values("subscriber", "last_error")
-        .annotate(count=Count("id"))
-        .order_by("-count", "subscriber", "last_error")
-    )
     latest = dead.select_related("event").order_by("-dead_at", "-id")[:recent]
     return {
         "total": dead.count(),
         "groups": [
             {
                 "subscriber": g["subscriber"],
-                "error": g["last_error"][:MAX_ERROR_CHARS],
+                "fingerprint": g["fingerprint"] or g["error_type"],
+                "error": (g["sample_error"] or "")[:MAX_ERROR_CHARS],
                 "count": g["count"],
+                "firstSeen": _ms(g["first_seen"]),
+                "lastSeen": _ms(g["last_seen"]),
             }
-            for g in grouped[:groups]
+            for g in dead_letter_fingerprint_groups(limit=groups)
         ],
         "recent": [
             {

@@ -41,6 +41,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "dead_letter_rights": {
                 "retry": request.user.has_perm("eventhub.retry_deadletter"),
                 "discard": request.user.has_perm("eventhub.discard_deadletter"),
+                "edit": request.user.has_perm("eventhub.edit_deadletter"),
                 "adminUrl": _admin_dead_letters_url(),
             },
         },

@@ -28,7 +28,7 @@ from .attempt_tally import (
 )
 from .families import Family, HistogramSample, Labels, Sample
 
-DELIVERY_OUTCOMES = ("succeeded", "failed", "dead", "lost", "discarded")
+DELIVERY_OUTCOMES = ("succeeded", "failed", "dead", "lost", "discarded", "resolved")
 DISPATCHABLE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
 
 
@@ -56,7 +56,8 @@ def events_published() -> Family:
 def deliveries_by_outcome() -> Family:
     """How deliveries ended. Outcomes are events, not a partition of the rows:
 
-    - succeeded, discarded: deliveries in that (final) state;
+    - succeeded, discarded, resolved: deliveries in that (final) state (resolved: a dead
+      letter replaced by an operator's correction event, which counts as its own delivery);
     - failed: at-most-once deliveries whose one attempt failed (never retried);
     - lost: at-most-once deliveries whose one attempt was lost with its worker;
     - dead: times a delivery was dead-lettered, counted from the ``event.processing.failed``
@@ -70,6 +71,7 @@ def deliveries_by_outcome() -> Family:
                 Delivery.Status.SUCCEEDED,
                 Delivery.Status.FAILED,
                 Delivery.Status.DISCARDED,
+                Delivery.Status.RESOLVED,
             ]
         )
         .values("subscriber", "status")

@@ -53,6 +53,7 @@ def test_admin_pages_work_under_the_csp_without_a_violation(web: WebServer, new_
         "/admin/eventhub/deadletter/",
         f"/admin/eventhub/deadletter/{dead}/change/",
         "/admin/eventhub/deadletter/groups/",
+        f"/admin/eventhub/deadletter/{dead}/edit/",
         "/admin/eventhub/faultrule/",
     ]
     for path in pages:

@@ -164,8 +164,10 @@ def test_the_dashboard_page_is_told_the_rights_and_links_to_the_dead_letter_admi
     page = operator.get("/dashboard/").content.decode()
     assert (
         '<script id="dead-letter-rights" type="application/json">'
-        '{"retry": true, "discard": true, "adminUrl": "/admin/eventhub/deadletter/"}'
+        '{"retry": true, "discard": true, "edit": false, "adminUrl": "/admin/eventhub/deadletter/"}'
     ) in page
+    editor = logged_in(staff("editor", "view_deadletter", "edit_deadletter"))
+    assert '"edit": true' in editor.get("/dashboard/").content.decode()
     assert 'id="dead-admin" href="/admin/eventhub/deadletter/"' in page
     assert "status__exact=dead" not in page
 

@@ -71,8 +71,10 @@ def test_delivery_outcomes_count_how_deliveries_ended_and_dead_letterings_never_
     delivery(MAIL, Delivery.Status.SUCCEEDED)
     delivery(MAIL, Delivery.Status.DISCARDED)
     delivery(MAIL, Delivery.Status.DEAD)
-    # Three dead-letterings of MAIL: the discarded one, the dead one, one retried since.
-    for _ in range(3):
+    delivery(MAIL, Delivery.Status.RESOLVED)  # replaced by an operator's correction
+    # Four dead-letterings of MAIL: the discarded one, the dead one, the resolved one, one
+    # retried since.
+    for _ in range(4):
         event("event.processing.failed", {"subscriber": MAIL})
     delivery(MAIL, Delivery.Status.PENDING, retried_at=NOW)
 
@@ -82,7 +84,8 @@ def test_delivery_outcomes_count_how_deliveries_ended_and_dead_letterings_never_
         (("subscriber", AT_MOST_ONCE), ("outcome", "lost")): 1,
         (("subscriber", MAIL), ("outcome", "succeeded")): 1,
         (("subscriber", MAIL), ("outcome", "discarded")): 1,
-        (("subscriber", MAIL), ("outcome", "dead")): 3,
+        (("subscriber", MAIL), ("outcome", "resolved")): 1,
+        (("subscriber", MAIL), ("outcome", "dead")): 4,
     }
     assert by_labels(readings.dead_letters()) == {(("subscriber", MAIL),): 1}
     assert by_labels(readings.attempts_by_outcome()) == {

@@ -8,7 +8,7 @@ const API = "/dashboard/api/dead-letters/";
 
 export class DeadLetterActions {
   constructor(rights) {
-    this.rights = { retry: false, discard: false, adminUrl: "", ...(rights || {}) };
+    this.rights = { retry: false, discard: false, edit: false, adminUrl: "", ...(rights || {}) };
     this.pending = new Set(); // delivery ids with a POST in flight
     this.note = document.getElementById("dead-action-note");
     this.dialog = document.getElementById("discard-dialog");
@@ -23,7 +23,12 @@ export class DeadLetterActions {
   }
 
   get any() {
-    return this.rights.retry || this.rights.discard;
+    return this.rights.retry || this.rights.discard || this.editable;
+  }
+
+  // Edit & retry lives on the admin's page (editor, diff, confirm); the dashboard links to it.
+  get editable() {
+    return this.rights.edit && Boolean(this.rights.adminUrl);
   }
 
   // The buttons for dead letter `id` (`label` names it in messages): none without the rights.
@@ -37,7 +42,11 @@ export class DeadLetterActions {
       this.rights.discard ? h("button", {
         type: "button", class: "dead-discard", disabled: this.pending.has(id), "aria-label": `Discard ${label}…`,
         onclick: (e) => { e.stopPropagation(); this.askDiscard(id, label); },
-      }, "Discard…") : null);
+      }, "Discard…") : null,
+      this.editable ? h("a", {
+        class: "button dead-edit", href: `${this.rights.adminUrl}${encodeURIComponent(id)}/edit/`,
+        "aria-label": `Edit & retry ${label}…`, onclick: (e) => e.stopPropagation(),
+      }, "Edit & retry…") : null);
   }
 
   detailsLink(id) {

@@ -113,7 +113,9 @@ export class FlowView {
       h("div", { class: "ev-meta" },
         h("span", { class: "offset", title: `${exact(event.timestamp)} (${event.timestamp - start} ms after the flow began)` },
           `+${offset(event.timestamp - start)}`),
-        h("span", { class: "pos", title: "position" }, ` · #${event.position}`)),
+        h("span", { class: "pos", title: "position" }, ` · #${event.position}`),
+        event.correction ? h("span", { class: "badge correction", title: `by ${event.correction.by}: ${event.correction.reason}` },
+          ` correction of ${shortId(event.correction.corrects)} for ${event.correction.subscriber}`) : null),
       h("details", {
         class: "ev-details", open: dataOpen,
         ontoggle: (e) => this.ui.setDataOpen(event.eventId, e.target.open),

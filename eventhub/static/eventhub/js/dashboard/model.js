@@ -126,7 +126,8 @@ export class Timeline {
   }
 
   missingSubscribers(flow, event) {
-    const expected = this.registry.expected[event.eventType] || [];
+    // A correction (edit & retry) is for the one subscriber whose dead letter it replaces.
+    const expected = event.correction ? [event.correction.subscriber] : this.registry.expected[event.eventType] || [];
     const got = new Set(flow.deliveriesOf(event.position).map((d) => d.subscriber));
     return expected.filter((name) => !got.has(name));
   }

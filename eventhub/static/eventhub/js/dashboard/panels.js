@@ -40,8 +40,9 @@ export function renderDeadLetters(dead, onOpenFlow, actions) {
       h("td", null, actions && actions.rights.adminUrl
         ? h("a", { href: `${actions.rights.adminUrl}?${new URLSearchParams({ subscriber__exact: g.subscriber })}` }, g.subscriber)
         : g.subscriber),
-      h("td", { class: "error" }, g.error), h("td", { class: "num count" }, g.count)))
-    : [h("tr", null, h("td", { colspan: 3, class: "empty" }, "none"))]));
+      deadGroupFailure(g), h("td", { class: "num count" }, g.count),
+      h("td", { class: "when seen" }, ago(g.firstSeen, { class: "first-seen" }), " – ", ago(g.lastSeen, { class: "last-seen" }))))
+    : [h("tr", null, h("td", { colspan: 4, class: "empty" }, "none"))]));
   document.getElementById("dead-recent").replaceChildren(...dead.recent.map((d) =>
     h("li", { class: "dead-letter", dataset: { delivery: d.id, subscriber: d.subscriber } },
       h("div", null, h("strong", null, d.subscriber), " ← ", d.eventType, " ",
@@ -51,6 +52,13 @@ export function renderDeadLetters(dead, onOpenFlow, actions) {
         h("button", { type: "button", class: "linkish", onclick: () => onOpenFlow(d.correlationId) }, shortId(d.correlationId, 13)),
         actions ? [" · ", actions.detailsLink(d.id)] : null),
       actions ? actions.buttons(d.id, `delivery ${d.id} (${d.subscriber} ← ${d.eventType})`) : null)));
+}
+
+// A dead-letter group's failure: its fingerprint (type + first project frame), the latest
+// error's text under it.
+function deadGroupFailure(g) {
+  return h("td", { class: "error" },
+    h("code", { class: "fingerprint" }, g.fingerprint || "-"), h("div", { class: "sample" }, g.error));
 }
 
 // A dotted name that may wrap after its dots ("notifications.<wbr>order_confirmation").

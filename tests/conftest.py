@@ -101,8 +101,11 @@ class RedisServer:
         redis.Redis.from_url(self.url).flushall()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """The suite's Redis, for every test: a test that dispatches before any other asked for
+    it would publish to the default broker, and the Celery app's pool would stay there, so
+    every later worker failed to answer ping."""
     from django.conf import settings
 
     from eventhub.celery import app

@@ -7,6 +7,7 @@ the test database (a file for SQLite, the test database for PostgreSQL).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -249,6 +250,30 @@ def worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
     return start_worker()
 
 
+@contextlib.contextmanager
+def relay_thread(interval: float | None) -> Iterator[threading.Event]:
+    """The relay in a thread of the test process; ``None`` runs it at the default interval."""
+    from django.db import connections
+
+    from eventhub.bus.relay import run_forever
+
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            run_forever(stop, interval=interval)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, name="relay", daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(10)
+
+
 @pytest.fixture
 def relay(transactional_db: None, redis_server: RedisServer) -> Iterator[threading.Event]:
     """The relay running in a thread of the test process (interval 50 ms).
@@ -256,26 +281,19 @@ def relay(transactional_db: None, redis_server: RedisServer) -> Iterator[threadi
     Ready once its first pass has set the broker marker: a first pass that found none
     releases every dispatched-but-unstarted delivery (eventhub/bus/broker_watch.py), which
     would race a test that holds deliveries back by marking them dispatched."""
-    from django.db import connections
-
     from eventhub.bus.broker_watch import MARKER_KEY
-    from eventhub.bus.relay import run_forever
 
-    stop = threading.Event()
+    with relay_thread(0.05) as stop:
+        broker = redis.Redis.from_url(redis_server.url)
+        wait_until(lambda: broker.exists(MARKER_KEY), timeout=30, message="the relay's first pass")
+        yield stop
 
-    def run() -> None:
-        try:
-            run_forever(stop, interval=0.05)
-        finally:
-            connections.close_all()
 
-    thread = threading.Thread(target=run, name="relay", daemon=True)
-    thread.start()
-    broker = redis.Redis.from_url(redis_server.url)
-    wait_until(lambda: broker.exists(MARKER_KEY), timeout=30, message="the relay's first pass")
-    yield stop
-    stop.set()
-    thread.join(10)
+@pytest.fixture
+def default_relay(transactional_db: None, redis_server: RedisServer) -> Iterator[None]:
+    """The relay at its default interval from settings, as ``./bin/run`` runs it."""
+    with relay_thread(None):
+        yield
 
 
 class WebServer:

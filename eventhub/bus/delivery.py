@@ -44,6 +44,7 @@ from ..models import Attempt, Delivery, Event, FaultRule, ProcessedEvent
 from . import context, starts, subscribers
 from .builtin_events import EventProcessingFailed, event_processing_failed
 from .declarations import spec_for
+from .dispatch import DISPATCHABLE
 from .errors import EventValidationError, LeaseLost, NonRetryableError, UnknownSubscriber
 from .fingerprints import fingerprint_of
 from .schema import from_wire
@@ -51,7 +52,6 @@ from .subscribers import Guarantee, Received, RetryPolicy
 
 log = logging.getLogger(__name__)
 
-DISPATCHABLE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
 LOST_ERROR = "WorkerLost: the attempt started but never recorded an outcome (its process died)"
 LATE_COMMIT_SECONDS = 1.0
 """A success that took longer than this moves ``updated_at`` to its commit (live pages read

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from ..bus import subscribers
 from ..bus.builtin_events import EventProcessingFailed
+from ..bus.dispatch import DISPATCHABLE
 from ..models import Attempt, Delivery, Event
 from .attempt_tally import (
     FINISHED,
@@ -29,7 +30,6 @@ from .attempt_tally import (
 from .families import Family, HistogramSample, Labels, Sample
 
 DELIVERY_OUTCOMES = ("succeeded", "failed", "dead", "lost", "discarded", "resolved")
-DISPATCHABLE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
 
 
 def _counts(by: dict[Labels, float], keys: list[Labels]) -> list[Sample]:

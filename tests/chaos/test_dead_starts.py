@@ -10,17 +10,15 @@ records the dead one as lost and applies the delivery once.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from eventhub.bus import starts
 from eventhub.bus.dead_starts import age_bound
-from eventhub.bus.relay import run_forever
 from eventhub.bus.subscribers import get
 from eventhub.models import Attempt, Delivery
 from tests.conftest import wait_until
@@ -40,23 +38,6 @@ def stall_env(probe_env: None, worker_env: dict[str, str], settings: Any) -> Ite
     settings.EVENTHUB = {**settings.EVENTHUB, "LEASE_GRACE_SECONDS": GRACE_SECONDS}
     yield
     stall.uninstall()
-
-
-@pytest.fixture
-def default_relay(transactional_db: None, redis_server: Any) -> Iterator[None]:
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            run_forever(stop)  # the default interval from settings
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run, name="relay", daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(10)
 
 
 def _effects() -> list[tuple[int, int]]:

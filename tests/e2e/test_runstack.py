@@ -111,6 +111,13 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         if key not in {"REDIS_URL", "DATABASE_URL", "CELERY_BROKER_URL", "CHANNEL_LAYER_URL"}
     }
     env.update(EVENTHUB_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
+    with running_stack(tmp_path, env) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_stack(tmp_path: Path, env: dict[str, str]) -> Iterator[Stack]:
+    """``manage.py runstack`` on a free port, answering; killed with what it left at exit."""
     port = free_port()
     log = tmp_path / "runstack.log"
     with log.open("wb") as out:

@@ -14,8 +14,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,12 +28,8 @@ from eventhub.bench.wsclient import WebSocket
 from tests.e2e.test_runstack import (
     EXIT_SECONDS,
     FLOW_SECONDS,
-    ROOT,
-    START_SECONDS,
     Stack,
-    alive,
-    free_port,
-    poll,
+    running_stack,
 )
 
 pytestmark = [
@@ -64,27 +58,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     env.update(
         EVENTHUB_VAR_DIR=str(tmp_path / "var"), DJANGO_DEV_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1"
     )
-    port = free_port()
-    log = tmp_path / "runstack.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runstack", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    running = Stack(proc, port, log)
-    try:
-        poll(running.answers, seconds=START_SECONDS, what="GET /inventory answering")
+    with running_stack(tmp_path, env) as running:
         yield running
-    finally:
-        leftovers = alive(running.descendants()) if proc.poll() is None else []
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for process in alive(leftovers):
-            process.kill()
 
 
 class Operator:

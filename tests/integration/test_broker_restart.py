@@ -6,17 +6,13 @@ broker watch these deliveries would wait for EVENTHUB_REDISPATCH_AFTER_SECONDS (
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
-from django.db import connections
 
 from eventhub.bus import subscribers
 from eventhub.bus.broker_watch import MARKER_KEY
-from eventhub.bus.relay import run_forever
 from eventhub.models import Delivery
 from notifications.models import Notification
 from orders.models import Order
@@ -27,23 +23,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 # Far below the 600 s backstop it replaces, with room for a loaded CI machine.
 REDISPATCH_SECONDS = 30.0
-
-
-@pytest.fixture
-def default_relay(transactional_db: None, redis_server) -> Iterator[None]:
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            run_forever(stop)  # the default interval from settings
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run, name="relay", daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(10)
 
 
 def test_messages_lost_in_a_broker_restart_are_sent_again_within_seconds(

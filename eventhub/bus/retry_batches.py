@@ -1,5 +1,9 @@
 """Large dead-letter retries, requeued by the relay at the batch's rate, whatever its interval.
 
+A batch of kind ``replay`` carries (event, subscriber) pairs instead of dead letters: each
+slice makes their next delivery generation (``replays``), and waits for the previous slice
+to finish first, so that a replay is delivered in recorded order. The pace is the same.
+
 Pacing is a token bucket on wall time, kept in the batch's row so that any number of relays
 (and a restarted one) agree: dead letter ``k`` of a batch is due ``k / rate`` seconds after
 ``paced_from``, the moment the first relay pass took the batch up. A pass requeues what is due
@@ -32,6 +36,7 @@ from django.utils import timezone
 
 from .. import live
 from ..models import Delivery, RetryBatch
+from . import replays
 from .dead_letters import dead_letter_retry
 
 BURST_SECONDS = 0.25
@@ -89,11 +94,18 @@ def allowance(
 
 
 def retry_batch_create(
-    *, delivery_ids: Iterable[int], user_id: int | None, reason: str = ""
+    *,
+    delivery_ids: Iterable[int],
+    user_id: int | None,
+    reason: str = "",
+    rate: int | None = None,
 ) -> RetryBatch:
-    """A batch for the relay to carry out, with one audit entry for the request itself."""
+    """A batch for the relay to carry out, with one audit entry for the request itself.
+
+    ``rate`` (per second) defaults to ``EVENTHUB["RETRY_RATE_PER_SECOND"]``.
+    """
     ids = sorted(set(delivery_ids))
-    rate = int(settings.EVENTHUB["RETRY_RATE_PER_SECOND"])
+    rate = rate or int(settings.EVENTHUB["RETRY_RATE_PER_SECOND"])
     with transaction.atomic():
         batch = RetryBatch.objects.create(
             requested_by_id=user_id,
@@ -144,11 +156,33 @@ def retry_batch_cancel(*, batch_id: int, user_id: int | None) -> bool:
     return True
 
 
+WAIT_FOR_PREVIOUS_SECONDS = 0.05
+"""How soon a relay looks again at a replay whose previous slice is still being delivered."""
+UNFINISHED = (Delivery.Status.PENDING, Delivery.Status.RUNNING, Delivery.Status.RETRYING)
+
+
+def _previous_slice_unfinished(batch: RetryBatch) -> bool:
+    """A replay is delivered in recorded order: its next slice waits for the last one.
+
+    A slice holds at most a burst, so the last ``burst`` deliveries it made cover it (the
+    slices before it had finished before it began).
+    """
+    if batch.kind != RetryBatch.Kind.REPLAY or not batch.delivery_ids:
+        return False
+    burst = max(1, math.ceil(batch.rate_per_second * BURST_SECONDS))
+    return Delivery.objects.filter(
+        pk__in=batch.delivery_ids[-burst:], status__in=UNFINISHED
+    ).exists()
+
+
 def advance() -> Advanced:
     """Requeue what each running batch's pace allows by now (called on every relay pass)."""
     requeued = 0
     next_due: list[float] = []
     for batch in RetryBatch.objects.filter(finished_at__isnull=True).order_by("pk"):
+        if _previous_slice_unfinished(batch):
+            next_due.append(WAIT_FOR_PREVIOUS_SECONDS)
+            continue
         now = timezone.now()
         allowed = allowance(
             rate=batch.rate_per_second,
@@ -177,16 +211,23 @@ def _requeue_slice(batch: RetryBatch, allowed: Allowance, now: datetime) -> int:
         )
         if not claimed:
             return 0  # another relay took this slice, or the batch was cancelled
-        ids = dead_letter_retry(delivery_ids=batch.delivery_ids[start:end], now=timezone.now())
-        if ids and batch.requested_by_id is not None:
-            # The audit says what was done when it was done, by whom it was asked.
-            LogEntry.objects.log_actions(
-                user_id=batch.requested_by_id,
-                queryset=Delivery.objects.filter(pk__in=ids),
-                action_flag=CHANGE,
-                change_message=retried_message(batch),
-                single_object=False,
-            )
+        if batch.kind == RetryBatch.Kind.REPLAY:
+            ids = replays.replay_deliver(batch.replays[start:end], now=timezone.now())
+            # The deliveries made so far, for the next slice to wait on and for progress
+            # (this relay holds the slice's claim: no other writes the list meanwhile).
+            RetryBatch.objects.filter(pk=batch.pk).update(delivery_ids=[*batch.delivery_ids, *ids])
+            replays.log_replayed(batch, ids)
+        else:
+            ids = dead_letter_retry(delivery_ids=batch.delivery_ids[start:end], now=timezone.now())
+            if ids and batch.requested_by_id is not None:
+                # The audit says what was done when it was done, by whom it was asked.
+                LogEntry.objects.log_actions(
+                    user_id=batch.requested_by_id,
+                    queryset=Delivery.objects.filter(pk__in=ids),
+                    action_flag=CHANGE,
+                    change_message=retried_message(batch),
+                    single_object=False,
+                )
         RetryBatch.objects.filter(pk=batch.pk).update(requeued=F("requeued") + len(ids))
         batch.refresh_from_db()
         _announce(batch)

@@ -32,6 +32,7 @@ from django.utils.http import urlencode
 
 from .admin_edit_retry import EditAndRetryMixin
 from .admin_lookups import SafeLookupsMixin
+from .admin_replay import EventReplayMixin, RedriveMixin
 from .bus.retry_batches import retry_batch_cancel
 from .dead_letter_actions import discard_requested, retry_requested
 from .dead_letter_groups import dead_letter_fingerprint_groups
@@ -100,7 +101,8 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
+class EventAdmin(EventReplayMixin, ReadOnlyAdmin):
+    actions = ["replay_flows"]
     list_display = (
         "event_type",
         "version",
@@ -542,13 +544,15 @@ def batch_progress(batch: RetryBatch) -> dict[str, Any]:
         "done": batch.done,
         "requeued": batch.requeued,
         "ratePerSecond": batch.rate_per_second,
+        "kind": batch.kind,
     }
 
 
 @admin.register(RetryBatch)
-class RetryBatchAdmin(ReadOnlyAdmin):
+class RetryBatchAdmin(RedriveMixin, ReadOnlyAdmin):
     list_display = (
         "pk",
+        "kind",
         "requested_by",
         "progress",
         "status",
@@ -558,7 +562,9 @@ class RetryBatchAdmin(ReadOnlyAdmin):
         "finished_at",
     )
     readonly_fields = (
+        "kind",
         "requested_by",
+        "reason",
         "progress",
         "status",
         "total",
@@ -570,13 +576,22 @@ class RetryBatchAdmin(ReadOnlyAdmin):
         "cancelled_at",
         "cancelled_by",
     )
-    exclude = ("delivery_ids", "paced_from", "advanced_at")
+    exclude = ("delivery_ids", "replays", "paced_from", "advanced_at")
     actions = ["cancel_selected"]
     change_form_template = "admin/eventhub/retrybatch/change_form.html"
+    change_list_template = "admin/eventhub/retrybatch/change_list.html"
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         """Whoever may start a batch may stop one."""
-        return request.user.has_perm("eventhub.retry_deadletter")
+        user = request.user
+        return any(
+            user.has_perm(p)
+            for p in (
+                "eventhub.retry_deadletter",
+                "eventhub.replay_events",
+                "eventhub.redrive_deliveries",
+            )
+        )
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
@@ -591,6 +606,7 @@ class RetryBatchAdmin(ReadOnlyAdmin):
                 view(self.cancel_view),
                 name="eventhub_retrybatch_cancel",
             ),
+            *self.redrive_urls(),
             *super().get_urls(),
         ]
 

@@ -148,9 +148,7 @@ def test_a_dry_run_prints_what_would_be_sent_and_sends_nothing(worker, relay):
     assert not RetryBatch.objects.exists() and Delivery.objects.count() == deliveries
 
 
-def test_each_replay_applies_once_to_an_effectively_once_subscriber(
-    start_worker, relay, settings
-):
+def test_each_replay_applies_once_to_an_effectively_once_subscriber(start_worker, relay, settings):
     start_worker(concurrency=2)
     order = place_order(HAPPY)
     wait_for_flow(order)
@@ -178,6 +176,7 @@ def test_each_replay_applies_once_to_an_effectively_once_subscriber(
     assert replayed.count() == 2 * saga_events.count()
     # Audited: the request and each delivery made, in the operator's name.
     assert LogEntry.objects.filter(user=operator, change_message__startswith="Started").count() == 2
-    assert LogEntry.objects.filter(
-        user=operator, change_message__startswith="Replayed"
-    ).count() == replayed.count()
+    assert (
+        LogEntry.objects.filter(user=operator, change_message__startswith="Replayed").count()
+        == replayed.count()
+    )

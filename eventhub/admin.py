@@ -227,8 +227,8 @@ class DeliveryAdminBase(ReadOnlyAdmin):
     search_fields = ("=event__event_id", "=event__correlation_id", "subscriber")
     list_select_related = ("event",)
     readonly_fields = (
-        "event_link", "subscriber", "queue", "guarantee", "status", "attempts", "max_attempts",
-        "next_attempt_at", "dispatched_at", "last_error", "error_type", "dead_at",
+        "event_link", "subscriber", "generation", "queue", "guarantee", "status", "attempts",
+        "max_attempts", "next_attempt_at", "dispatched_at", "last_error", "error_type", "dead_at",
         "retried_at", "discard_reason", "resolved_by_link", "payload", "flow", "trace",
     )  # fmt: skip
     fields = readonly_fields

@@ -21,6 +21,7 @@ from django.utils import timezone
 from ..models import Delivery, Event, RetryBatch
 from . import subscribers
 from .replays import (
+    UNREAD,
     ReplayItem,
     ReplayRefused,
     check_rate,
@@ -105,7 +106,9 @@ def redrive_plan(*, subscriber: str, since: object, until: object, status: str =
         return Redrive(
             name, start, end, status, dead_letters=list(dead.values_list("pk", flat=True))
         )
-    events = Event.objects.filter(event_type__in=sub.event_types, **window).order_by("id")
+    events = (
+        Event.objects.filter(event_type__in=sub.event_types, **window).defer(*UNREAD).order_by("id")
+    )
     return Redrive(name, start, end, status, replays=plan(events, chosen=[name]))
 
 

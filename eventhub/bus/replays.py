@@ -38,10 +38,13 @@ from .. import live
 from ..models import Delivery, Event, RetryBatch
 from . import dispatch, subscribers
 
-MAX_REPLAY_ITEMS = 100_000
-"""The most (event, subscriber) pairs one batch may carry (its list is one JSON value)."""
+MAX_REPLAY_ITEMS = 50_000
+"""The most (event, subscriber) pairs one batch may carry: its list is one JSON value that
+every relay pass reads while it runs."""
 MAX_RATE = 1000
 SKIPPED_ORIGINALS = (Delivery.Status.RESOLVED, Delivery.Status.DISCARDED)
+UNREAD = ("data", "trace_context")
+"""What a plan never reads of an event (a window may hold many)."""
 
 
 class ReplayRefused(ValueError):
@@ -149,7 +152,7 @@ def flow_events(correlation_id: str) -> list[Event]:
     correlation_id = (correlation_id or "").strip()
     if not correlation_id:
         raise ReplayRefused("correlation_id: is required")
-    events = list(Event.objects.filter(correlation_id=correlation_id).order_by("id"))
+    events = list(Event.objects.filter(correlation_id=correlation_id).defer(*UNREAD).order_by("id"))
     if not events:
         raise ReplayRefused(f"correlation_id: no events recorded with ID {correlation_id!r}")
     return events

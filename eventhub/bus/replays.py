@@ -17,8 +17,8 @@ delivery an operator replaced by a correction (``resolved``) or decided against
 Replays run as a ``RetryBatch`` of kind ``replay`` (``retry_batches``): paced by the relay
 at the batch's rate, with live progress, cancel and audit. They are delivered in recorded
 order: a slice is handed over in one dispatch (one message per queue, run in order), and
-the next slice waits until the previous one has finished, so a projection sees the events
-as they happened.
+a slice waits while an earlier delivery of the same aggregate and subscriber is unfinished
+(``retry_batches._held_back``), so a projection sees each flow's events as they happened.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Large dead-letter retries, requeued by the relay at the batch's rate, whatever its interval.
 
 A batch of kind ``replay`` carries (event, subscriber) pairs instead of dead letters: each
-slice makes their next delivery generation (``replays``), and waits for the previous slice
-to finish first, so that a replay is delivered in recorded order. The pace is the same.
+slice makes their next delivery generation (``replays``), and waits while an earlier
+delivery of the same aggregate and subscriber is unfinished, so that a replay is delivered
+in recorded order (``_held_back``). The pace is the same.
 
 Pacing is a token bucket on wall time, kept in the batch's row so that any number of relays
 (and a restarted one) agree: dead letter ``k`` of a batch is due ``k / rate`` seconds after
@@ -35,7 +36,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import live
-from ..models import Delivery, RetryBatch
+from ..models import Delivery, Event, RetryBatch
 from . import replays
 from .dead_letters import dead_letter_retry
 
@@ -157,22 +158,42 @@ def retry_batch_cancel(*, batch_id: int, user_id: int | None) -> bool:
 
 
 WAIT_FOR_PREVIOUS_SECONDS = 0.05
-"""How soon a relay looks again at a replay whose previous slice is still being delivered."""
+"""How soon a relay looks again at a replay held back by an earlier event of the same flow."""
 UNFINISHED = (Delivery.Status.PENDING, Delivery.Status.RUNNING, Delivery.Status.RETRYING)
+ORDER_LOOKBACK_SLICES = 8
+"""How many slices back a replay looks for unfinished deliveries that must go first."""
 
 
-def _previous_slice_unfinished(batch: RetryBatch) -> bool:
-    """A replay is delivered in recorded order: its next slice waits for the last one.
+def _held_back(batch: RetryBatch, count: int) -> bool:
+    """A replay is delivered in recorded order: its next ``count`` items wait while a
+    delivery it made earlier for the same aggregate (a saga, an order) and subscriber is
+    unfinished. Unrelated aggregates do not wait on each other, so a window of many flows
+    goes at its rate.
 
-    A slice holds at most a burst, so the last ``burst`` deliveries it made cover it (the
-    slices before it had finished before it began).
+    Within a slice the order holds by itself: it is dispatched at once, one message per
+    queue, whose deliveries a worker runs one after another. The look back covers the last
+    ``ORDER_LOOKBACK_SLICES`` slices: a delivery still retrying after that many may be
+    overtaken.
     """
     if batch.kind != RetryBatch.Kind.REPLAY or not batch.delivery_ids:
         return False
     burst = max(1, math.ceil(batch.rate_per_second * BURST_SECONDS))
-    return Delivery.objects.filter(
-        pk__in=batch.delivery_ids[-burst:], status__in=UNFINISHED
-    ).exists()
+    recent = batch.delivery_ids[-burst * ORDER_LOOKBACK_SLICES :]
+    busy = set(
+        Delivery.objects.filter(pk__in=recent, status__in=UNFINISHED).values_list(
+            "event__aggregate_type", "event__aggregate_id", "subscriber"
+        )
+    )
+    if not busy:
+        return False
+    upcoming = batch.replays[batch.done : batch.done + count]
+    aggregates = {
+        pk: (kind, key)
+        for pk, kind, key in Event.objects.filter(pk__in=[p for p, _ in upcoming]).values_list(
+            "pk", "aggregate_type", "aggregate_id"
+        )
+    }
+    return any((*aggregates[pk], name) in busy for pk, name in upcoming if pk in aggregates)
 
 
 def advance() -> Advanced:
@@ -180,9 +201,6 @@ def advance() -> Advanced:
     requeued = 0
     next_due: list[float] = []
     for batch in RetryBatch.objects.filter(finished_at__isnull=True).order_by("pk"):
-        if _previous_slice_unfinished(batch):
-            next_due.append(WAIT_FOR_PREVIOUS_SECONDS)
-            continue
         now = timezone.now()
         allowed = allowance(
             rate=batch.rate_per_second,
@@ -191,6 +209,9 @@ def advance() -> Advanced:
             paced_from=batch.paced_from,
             now=now,
         )
+        if allowed.count and _held_back(batch, allowed.count):
+            next_due.append(WAIT_FOR_PREVIOUS_SECONDS)
+            continue
         if allowed.count:
             requeued += _requeue_slice(batch, allowed, now)
         if allowed.next_due_in is not None:

@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
 from eventhub.bus import subscribers
-from eventhub.models import Delivery, Event, ProcessedEvent, RetryBatch
+from eventhub.models import Attempt, Delivery, Event, FaultRule, ProcessedEvent, RetryBatch
 from orders.models import Order, SagaStep
 from orders.payments.models import Payment
 from tests.conftest import wait_until
@@ -180,3 +180,27 @@ def test_each_replay_applies_once_to_an_effectively_once_subscriber(start_worker
         LogEntry.objects.filter(user=operator, change_message__startswith="Replayed").count()
         == replayed.count()
     )
+
+
+def test_a_replay_runs_a_flows_events_one_after_another_in_recorded_order(start_worker, relay):
+    """With the projection slowed down (1 s a delivery) and two worker processes, a replay
+    at 20/s would run the flow's three step events at once; each waits for the one before."""
+    start_worker(concurrency=2)
+    order = place_order(HAPPY)
+    wait_for_flow(order)
+    FaultRule.objects.create(subscriber=PROJECTION, enabled=True, latency_ms=1000)
+    replay(order["correlationId"], "--rate", "20", "--reason", "slow")
+    wait_for_batches()
+
+    attempts = list(
+        Attempt.objects.filter(delivery__generation=1)
+        .order_by("delivery__event_id")
+        .values_list("delivery__event__event_type", "started_at", "finished_at")
+    )
+    assert [a[0] for a in attempts] == [
+        "inventory.updated",
+        "payment.authorized",
+        "shipment.created",
+    ]
+    for (_, _, finished), (_, started, _) in zip(attempts, attempts[1:], strict=False):
+        assert started >= finished

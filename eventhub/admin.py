@@ -634,7 +634,9 @@ class RetryBatchAdmin(RedriveMixin, ReadOnlyAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_cancel_permission(request):
-            raise PermissionDenied("permission eventhub.retry_deadletter required")
+            raise PermissionDenied(
+                "permission eventhub.retry_deadletter, replay_events or redrive_deliveries required"
+            )
         if not RetryBatch.objects.filter(pk=batch_id).exists():
             raise Http404(f"id: no retry batch {batch_id}")
         self._cancel(request, batch_id)

@@ -93,7 +93,7 @@ export class FlowView {
     const start = flow.firstEvent.timestamp;
     for (const [event, depth] of rows) grid.append(this.eventRow(flow, event, depth, lanes, start));
     return h("div", { class: "flow-body" },
-      this.ui.replay ? h("div", { class: "flow-tools" }, this.ui.replay.button(flow.correlationId)) : null,
+      this.ui.replay && this.ui.replay.allowed ? h("div", { class: "flow-tools" }, this.ui.replay.button(flow.correlationId)) : null,
       flow.complete ? null : h("p", { class: "hint" }, "loading the whole flow…"),
       h("div", { class: "lanes-scroll" }, grid),
       renderWaterfall(spans));

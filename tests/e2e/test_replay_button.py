@@ -51,6 +51,13 @@ def test_the_replay_button_starts_a_replay_that_moves_live(slow_replays, new_pag
     expect(page.locator("#replay-dialog")).to_be_visible()
     assert not RetryBatch.objects.exists()
 
+    # A dry run lists what would be sent, and sends nothing.
+    page.click("#replay-dry-run")
+    preview = page.locator("#replay-preview li")
+    expect(preview).to_have_count(3)
+    expect(preview.first).to_contain_text(f"inventory.updated → {PROJECTION} (generation 1)")
+    assert not RetryBatch.objects.exists()
+
     page.fill("#replay-reason", "rebuild the saga steps")
     page.click("#replay-confirm")
     expect(page.locator("#replay-note")).to_contain_text("Replay of flow")

@@ -14,7 +14,10 @@ export class ReplayAction {
     this.note = document.getElementById("replay-note");
     this.cid = null;
     this.busy = false;
+    this.previewTitle = document.getElementById("replay-preview-title");
+    this.preview = document.getElementById("replay-preview");
     document.getElementById("replay-cancel").addEventListener("click", () => this.dialog.close());
+    document.getElementById("replay-dry-run").addEventListener("click", () => this.dryRun());
     document.getElementById("replay-form").addEventListener("submit", (e) => {
       e.preventDefault();
       this.confirm();
@@ -34,6 +37,8 @@ export class ReplayAction {
     this.cid = correlationId;
     setText(document.getElementById("replay-what"), correlationId);
     setText(this.error, "");
+    setText(this.previewTitle, "");
+    this.preview.replaceChildren();
     this.reason.value = "";
     this.dialog.showModal();
     this.reason.focus();
@@ -58,6 +63,22 @@ export class ReplayAction {
     const { batch, total, ratePerSecond } = reply.data;
     this.note.dataset.batch = String(batch);
     setText(this.note, `Replay of flow ${cid} started: batch ${batch}, ${total} deliveries at up to ${ratePerSecond}/s; its progress shows live under Retry batches.`);
+  }
+
+  // What the replay would send (event, subscriber, generation); the server writes nothing.
+  async dryRun() {
+    const cid = this.cid;
+    if (!cid) return;
+    const reply = await this.post(`/dashboard/api/flows/${encodeURIComponent(cid)}/replay`, { dryRun: true });
+    if (!reply.success) {
+      setText(this.error, reply.error);
+      return;
+    }
+    const items = reply.data.deliveries;
+    setText(this.error, "");
+    setText(this.previewTitle, `Would send ${items.length} deliveries (dry run, nothing sent):`);
+    this.preview.replaceChildren(...items.map((d) =>
+      h("li", null, `#${d.position} ${d.eventType} → ${d.subscriber} (generation ${d.generation})`)));
   }
 
   async post(url, body) {

@@ -6,6 +6,7 @@ Success: ``{"success": true, "data": ...}``; failure: ``{"success": false, "erro
 from __future__ import annotations
 
 import json
+from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 MAX_INT64 = 2**63 - 1
 """No query parameter may exceed what a BIGINT column (and SQLite's INTEGER) holds."""
@@ -121,9 +123,6 @@ def limit_param(request: HttpRequest, default: int = 100, maximum: int = 1000) -
 
 def api_view(*methods: str):  # noqa: ANN201 - a decorator factory
     """JSON endpoint: anonymous (no CSRF, grants nothing to cookies), seed error shape."""
-    from functools import wraps
-
-    from django.views.decorators.csrf import csrf_exempt
 
     def decorate(view):  # noqa: ANN001, ANN202
         @csrf_exempt

@@ -10,8 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from eventhub.bus import NonRetryableError
+from orders.events import ShippingAddress
 
 from .events import (
+    PaidItem,
     PaymentAuthorized,
     PaymentFailed,
     PaymentRefunded,
@@ -27,8 +29,18 @@ def _new_payment_id() -> str:
     return f"PAY-{int(time.time() * 1000)}-{secrets.token_hex(3).upper()}"
 
 
-def payment_authorize(*, order_id: str, amount: Decimal) -> Payment:
-    """Authorise or decline the order's total and announce the outcome, once per order."""
+def payment_authorize(
+    *,
+    order_id: str,
+    amount: Decimal,
+    items: list[PaidItem],
+    shipping_address: ShippingAddress,
+) -> Payment:
+    """Authorise or decline the order's total and announce the outcome, once per order.
+
+    ``items`` and ``shipping_address`` are not the payment's: an authorisation passes them on
+    to shipping in ``payment.authorized``.
+    """
     with transaction.atomic():
         existing = Payment.objects.select_for_update().filter(order_id=order_id).first()
         if existing is not None:
@@ -50,7 +62,11 @@ def payment_authorize(*, order_id: str, amount: Decimal) -> Payment:
             payment_authorized.send(
                 sender=Payment,
                 event=PaymentAuthorized(
-                    order_id=order_id, payment_id=payment.payment_id, amount=amount
+                    order_id=order_id,
+                    payment_id=payment.payment_id,
+                    amount=amount,
+                    items=items,
+                    shipping_address=shipping_address,
                 ),
             )
     return payment

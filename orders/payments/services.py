@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
 from eventhub.bus import NonRetryableError
+from eventhub.ids import timestamped_id
 from orders.events import ShippingAddress
 
 from .events import (
@@ -23,10 +22,6 @@ from .events import (
 )
 from .models import Payment
 from .rules import decline_reason
-
-
-def _new_payment_id() -> str:
-    return f"PAY-{int(time.time() * 1000)}-{secrets.token_hex(3).upper()}"
 
 
 def payment_authorize(
@@ -47,7 +42,7 @@ def payment_authorize(
             return existing
         reason = decline_reason(amount)
         payment = Payment.objects.create(
-            payment_id=_new_payment_id(),
+            payment_id=timestamped_id("PAY"),
             order_id=order_id,
             amount=amount,
             status=Payment.Status.DECLINED if reason else Payment.Status.AUTHORIZED,

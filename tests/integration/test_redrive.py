@@ -13,9 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from eventhub.models import Delivery, Event, ProcessedEvent, RetryBatch
-from inventory.services import Line, stock_reserve
 from orders.services import ItemInput, order_place
 from tests.conftest import wait_until
+from tests.integration.saga import reserve_stock_of
 from tests.integration.test_dead_letter_admin import FAILED, make_dead_letters
 from tests.integration.test_retry_batches import default_relay, requeue_times  # noqa: F401
 
@@ -34,7 +34,7 @@ def make_reservations(count: int) -> list[int]:
             for _ in range(count)
         ]
         for order in orders:
-            stock_reserve(order_id=order.order_id, lines=[Line("PROD-003", 1)])
+            reserve_stock_of(order)
         Delivery.objects.update(status=Delivery.Status.SUCCEEDED, attempts=1)
     return list(
         Event.objects.filter(event_type="inventory.updated")

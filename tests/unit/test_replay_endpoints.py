@@ -14,8 +14,8 @@ from django.test import Client
 from django.utils import timezone
 
 from eventhub.models import Delivery, Event, RetryBatch
-from inventory.services import Line, stock_reserve
 from orders.services import ItemInput, order_place
+from tests.integration.saga import reserve_stock_of
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def catalog() -> None:
 def flow() -> str:
     """A flow with an order.created and an inventory.updated (the projection's event)."""
     order = order_place(user_id="user-1", items=[ItemInput("PROD-001", 1, None)])
-    stock_reserve(order_id=order.order_id, lines=[Line("PROD-001", 1)])
+    reserve_stock_of(order)
     Event.objects.filter(aggregate_id=order.order_id).update(correlation_id="flow-1")
     return "flow-1"
 

@@ -14,8 +14,8 @@ from eventhub.bus.replays import (
     replay_start,
 )
 from eventhub.models import Delivery, Event, RetryBatch
-from inventory.services import Line, stock_reserve
 from orders.services import ItemInput, order_place
+from tests.integration.saga import reserve_stock_of
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def catalog() -> None:
 
 def reserved_flow() -> tuple[str, Event]:
     order = order_place(user_id="user-1", items=[ItemInput("PROD-001", 1, None)])
-    stock_reserve(order_id=order.order_id, lines=[Line("PROD-001", 1)])
+    reserve_stock_of(order)
     updated = Event.objects.get(event_type="inventory.updated", aggregate_id=order.order_id)
     return updated.correlation_id, updated
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from eventhub.bench.wsclient import WebSocket
+from eventhub.devtools.bench.wsclient import WebSocket
 from tests.e2e.test_runstack import (
     EXIT_SECONDS,
     FLOW_SECONDS,

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from eventhub.bench.wsclient import WebSocket
+from eventhub.devtools.bench.wsclient import WebSocket
 from tests.conftest import http_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -32,7 +32,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
-from eventhub.bench.wsclient import WebSocket
+from eventhub.devtools.bench.wsclient import WebSocket
 from eventhub.models import Attempt, Delivery, FaultRule
 from inventory.models import Reservation
 from orders.models import Order, SagaStep

@@ -32,7 +32,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from eventhub.bench.wsclient import WebSocket
+from eventhub.devtools.bench.wsclient import WebSocket
 from eventhub.dashboard import access
 from eventhub.dashboard.consumers import DashboardConsumer
 from eventhub.routing import websocket_application

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.core.management.base import CommandError
 
-from eventhub.bench.stats import cost, growth, percentile, rate, ratio, summarize
-from eventhub.bench.wsclient import OP_TEXT, accept_key, encode_frame, read_frame, unmask
+from eventhub.devtools.bench.stats import cost, growth, percentile, rate, ratio, summarize
+from eventhub.devtools.bench.wsclient import OP_TEXT, accept_key, encode_frame, read_frame, unmask
 from eventhub.management.commands import eventhub_bench
 
 pytestmark = pytest.mark.bench
@@ -117,7 +117,7 @@ def test_targets_and_tracing_cost() -> None:
 
 
 def test_the_report_renders_targets_figures_and_tracing_costs_as_markdown() -> None:
-    from eventhub.bench.report import render
+    from eventhub.devtools.bench.report import render
 
     results = [
         _variant("postgresql", True, 270.0, latency={"p99_over_noop_ms": 12.5}),

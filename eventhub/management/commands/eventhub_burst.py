@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from eventhub.loadgen import probes_publish
+from eventhub.devtools.loadgen import probes_publish
 
 
 class Command(BaseCommand):

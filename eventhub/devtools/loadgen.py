@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from .bus import DomainEvent, DomainSignal, event
-from .bus.context import bound
+from eventhub.bus import DomainEvent, DomainSignal, event
+from eventhub.bus.context import bound
 
 
 @event("probe.sent", source="load-generator", aggregate="probe", aggregate_key="run_id")

@@ -2,13 +2,13 @@
 
 For each database (SQLite, PostgreSQL) and each tracing setting (on, off) it starts a fresh
 Redis and runs one variant in a child process (``--variant``), whose environment names that
-database, that Redis, ``OTEL_SDK_DISABLED`` and the bench plugin (``eventhub.bench.plugin``).
+database, that Redis, ``OTEL_SDK_DISABLED`` and the bench plugin (``eventhub.devtools.bench.plugin``).
 The child starts daphne, one Celery worker on every queue and the relay, then measures each
-figure beside its baseline in the same stack (see ``eventhub.bench.phases``):
+figure beside its baseline in the same stack (see ``eventhub.devtools.bench.phases``):
 
 - orders: orders/s and deliveries/s end to end for orders placed over HTTP;
 - http: ``POST /orders`` requests/s vs ``GET /healthz`` (bare view) and vs the naive peer's
-  plain order view (``eventhub.bench.naive``), same daphne and client;
+  plain order view (``eventhub.devtools.bench.naive``), same daphne and client;
 - drain: deliveries/s of ``bench.pinged`` to one no-op subscriber vs a no-op Celery task and
   vs the naive peer (a plain task per event doing 3 ORM writes in autocommit);
 - latency: publish -> handler start vs the no-op task, at a quarter of the measured rate;
@@ -37,14 +37,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from eventhub.bench.phases import PHASES
-from eventhub.bench.stats import cost, dig, variant_name
-from eventhub.bench.stats import ratio as _ratio
-from eventhub.management.commands.runstack import Stack, start_redis
+from eventhub.devtools.bench.phases import PHASES
+from eventhub.devtools.bench.stats import cost, dig, variant_name
+from eventhub.devtools.bench.stats import ratio as _ratio
+from eventhub.devtools.runstack import Stack, start_redis
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/bench"
-PLUGIN = "eventhub.bench.plugin"
-URLCONF = "eventhub.bench.urls"
+PLUGIN = "eventhub.devtools.bench.plugin"
+URLCONF = "eventhub.devtools.bench.urls"
 """The system's URLs plus the naive peer's order view (EVENTHUB_ROOT_URLCONF)."""
 TRACING = {"tracing-on": "false", "tracing-off": "true"}  # -> OTEL_SDK_DISABLED
 PRESETS: dict[str, dict[str, Any]] = {
@@ -354,7 +354,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["variant"]:
-            from eventhub.bench.phases import run_variant
+            from eventhub.devtools.bench.phases import run_variant
 
             plan = json.loads(options["variant"])
             log = Path(settings.VAR_DIR) / "bench.log"

@@ -40,7 +40,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.models import Max
 
-from ..management.commands.runstack import (
+from eventhub.devtools.runstack import (
     HOST,
     Child,
     Stack,
@@ -51,7 +51,7 @@ from ..management.commands.runstack import (
     web_argv,
     worker_argv,
 )
-from ..models import Attempt, Delivery, Event
+from eventhub.models import Attempt, Delivery, Event
 from . import naive, plugin
 from .stats import growth, rate, ratio, summarize
 from .wsclient import WebSocket
@@ -749,7 +749,7 @@ def run_phase(
 
 def run_variant(options: dict[str, Any], log: Path) -> dict[str, Any]:
     """Every phase named in ``options["phases"]``, on one stack; the figures as a dict."""
-    from ..otel import configure, enabled
+    from eventhub.otel import configure, enabled
 
     configure("eventhub-bench")  # this process publishes like a web process of the variant
     phases: list[str] = options["phases"]

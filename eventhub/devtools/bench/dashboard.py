@@ -30,7 +30,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from eventhub.management.commands.runstack import (
+from eventhub.devtools.runstack import (
     HOST,
     Stack,
     _deadline_loop,

@@ -32,9 +32,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from eventhub.devtools.bench.wsclient import WebSocket
 from eventhub.dashboard import access
 from eventhub.dashboard.consumers import DashboardConsumer
+from eventhub.devtools.bench.wsclient import WebSocket
 from eventhub.routing import websocket_application
 from orders.services import ItemInput, order_place
 from orders.shop import SESSION_KEY as SHOP_SESSION_KEY

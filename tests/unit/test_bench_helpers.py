@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.core.management.base import CommandError
 
+from eventhub.devtools.bench import matrix, targets
 from eventhub.devtools.bench.stats import cost, growth, percentile, rate, ratio, summarize
 from eventhub.devtools.bench.wsclient import OP_TEXT, accept_key, encode_frame, read_frame, unmask
 from eventhub.management.commands import eventhub_bench
@@ -74,18 +75,15 @@ def _options(**overrides: Any) -> dict[str, Any]:
 
 
 def test_plan_takes_the_preset_unless_a_count_is_given() -> None:
-    command = eventhub_bench.Command()
-    quick = command.plan(_options(quick=True, deliveries=123))
+    quick = matrix.plan_from(_options(quick=True, deliveries=123))
     assert quick["deliveries"] == 123
-    assert quick["orders"] == eventhub_bench.PRESETS["quick"]["orders"]
-    assert (
-        command.plan(_options())["rss_deliveries"]
-        == eventhub_bench.PRESETS["full"]["rss_deliveries"]
-    )
+    assert quick["orders"] == matrix.PRESETS["quick"]["orders"]
+    full = matrix.plan_from(_options())
+    assert full["rss_deliveries"] == matrix.PRESETS["full"]["rss_deliveries"]
     with pytest.raises(CommandError):
-        command.plan(_options(phases="drain,nonsense"))
+        matrix.plan_from(_options(phases="drain,nonsense"))
     with pytest.raises(CommandError):
-        command.plan(_options(variants="tracing-maybe"))
+        matrix.plan_from(_options(variants="tracing-maybe"))
 
 
 def _variant(vendor: str, tracing: bool, deliveries: float, **extra: Any) -> dict[str, Any]:
@@ -103,10 +101,10 @@ def test_targets_and_tracing_cost() -> None:
         _variant("postgresql", False, 300.0, rss={"growth": 0.01}),
         {"database": {"vendor": "sqlite"}, "variant": "tracing-on", "error": 1},
     ]
-    costs = eventhub_bench.tracing_costs(results)
+    costs = targets.tracing_costs(results)
     assert costs["postgresql"]["deliveries_per_s"] == 0.1
     assert costs["postgresql"]["orders_per_s"] is None  # phase not run
-    rows = {(r["target"], r["variant"]): r for r in eventhub_bench.targets(results, costs)}
+    rows = {(r["target"], r["variant"]): r for r in targets.targets(results, costs)}
     drain = rows[("deliveries/s >= 0.6 x no-op drain", "postgresql, tracing on")]
     assert drain["measured"] == 0.675 and drain["met"] is True
     latency = rows[("publish->handler-start p99 <= no-op p99 + 10 ms", "postgresql, tracing on")]
@@ -123,7 +121,7 @@ def test_the_report_renders_targets_figures_and_tracing_costs_as_markdown() -> N
         _variant("postgresql", True, 270.0, latency={"p99_over_noop_ms": 12.5}),
         _variant("postgresql", False, 300.0, rss={"growth": 0.01}),
     ]
-    costs = eventhub_bench.tracing_costs(results)
+    costs = targets.tracing_costs(results)
     report = {
         "machine": {
             "nproc": 2, "cpu_model": "X", "memory_gib": 1.0, "python": "3.11",
@@ -131,7 +129,7 @@ def test_the_report_renders_targets_figures_and_tracing_costs_as_markdown() -> N
         },
         "variants": results,
         "tracing_cost": costs,
-        "targets": eventhub_bench.targets(results, costs),
+        "targets": targets.targets(results, costs),
         "wall_seconds": 1.0,
     }  # fmt: skip
     text = render(report)
@@ -149,11 +147,11 @@ def test_the_baselines_own_tracing_cost_is_reported_but_not_a_target() -> None:
     off = _variant("postgresql", False, 300.0)
     for variant, rate_per_s in ((on, 100.0), (off, 200.0)):
         variant["http"] = {"healthz_per_s": rate_per_s, "post_orders_per_s": 50.0}
-    costs = eventhub_bench.tracing_costs([on, off])
+    costs = targets.tracing_costs([on, off])
     assert costs["postgresql"]["healthz_per_s"] == 0.5
-    targets = {r["target"] for r in eventhub_bench.targets([on, off], costs)}
-    assert "tracing cost <= 10% (post_orders_per_s)" in targets
-    assert "tracing cost <= 10% (healthz_per_s)" not in targets
+    listed = {r["target"] for r in targets.targets([on, off], costs)}
+    assert "tracing cost <= 10% (post_orders_per_s)" in listed
+    assert "tracing cost <= 10% (healthz_per_s)" not in listed
 
 
 def test_repeated_runs_are_merged_figure_by_figure_into_medians() -> None:
@@ -163,7 +161,7 @@ def test_repeated_runs_are_merged_figure_by_figure_into_medians() -> None:
         _variant("sqlite", True, 200.0, http={"ratio": 0.3, "clients": 8}),
         {"database": {"vendor": "sqlite"}, "variant": "tracing-on", "error": 1},
     ]
-    merged = eventhub_bench.median_of(runs)
+    merged = matrix.median_of(runs)
     assert merged["drain"]["deliveries_per_s"] == 200.0
     assert merged["drain"]["ratio"] == 0.5  # the median of the ratios (0.25, 0.75, 0.5)
     assert merged["http"] == {"ratio": 0.2, "clients": 8}

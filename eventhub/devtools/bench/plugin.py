@@ -9,8 +9,8 @@ Installed in every process of a benchmark run (``EVENTHUB_PLUGINS=eventhub.devto
   late, rejected on worker loss, no result) on the same queue of the same worker. It records
   ``"<sent>,<received>"`` (epoch seconds) in a Redis list, one RPUSH, so the benchmark can
   count completions and measure send -> start latency.
-- ``eventhub.naive`` and ``eventhub.naive_order`` (``eventhub.devtools.bench.naive``): the naive peer,
-  registered with the worker by importing that module here.
+- ``eventhub.naive`` and ``eventhub.naive_order`` (``eventhub.devtools.bench.naive``): the
+  naive peer, registered with the worker by importing that module here.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from django.db import transaction
 
 from eventhub.bus import DomainEvent, DomainSignal, Guarantee, Received, event
 from eventhub.bus import subscribers as registry
+
 from . import naive  # noqa: F401  (the naive peer's tasks, registered with Celery)
 
 QUEUE = "bench"

@@ -1,4 +1,5 @@
-"""Markdown tables from ``bin/bench`` JSON: ``python -m eventhub.devtools.bench.report RESULT.json``.
+"""Markdown tables from ``bin/bench`` JSON:
+``python -m eventhub.devtools.bench.report RESULT.json``.
 
 docs/benchmarks.md pastes this output; rerunning the benchmark and this script gives the
 same tables for another machine or commit.

@@ -1,4 +1,4 @@
-"""The benchmark's own helpers: statistics, the websocket framing, the plan and the targets.
+"""The benchmark's own helpers: statistics, the websocket client, the plan and the targets.
 
 Only the pure parts: the benchmark itself (``bin/bench``) prints figures and is never run by
 the suite (R11: performance is measured by a command, not by timed assertions).
@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 from django.core.management.base import CommandError
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from eventhub.devtools.bench import matrix, targets
 from eventhub.devtools.bench.stats import cost, growth, percentile, rate, ratio, summarize
-from eventhub.devtools.bench.wsclient import OP_TEXT, accept_key, encode_frame, read_frame, unmask
+from eventhub.devtools.websocket_client import connect, received
 from eventhub.management.commands import eventhub_bench
 
 pytestmark = pytest.mark.bench
@@ -46,25 +48,37 @@ def test_ratio_cost_growth_rate() -> None:
     assert rate(300, 2.0) == 150.0 and rate(1, 0) is None
 
 
-def test_websocket_accept_key_matches_rfc_6455_example() -> None:
-    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+async def _read_from(close: str) -> tuple[list[str], int | None]:
+    """A server that sends two messages (one of 200 kB, a replay's size) then closes as
+    ``close`` says; what ``received`` read, and the close code the client saw."""
+
+    async def handler(server_side: ServerConnection) -> None:
+        await server_side.send("hello")
+        await server_side.send("x" * 200_000)
+        if close == "4401":
+            await server_side.close(4401)
+        else:
+            server_side.transport.abort()  # no close frame: the connection is lost
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        socket = await connect("127.0.0.1", port, "/ws/", {"Origin": "http://127.0.0.1"})
+        texts = []
+        try:
+            async for text in received(socket):
+                texts.append(text[:5])
+        finally:
+            await socket.close()
+    return texts, socket.close_code
 
 
-@pytest.mark.parametrize("size", [0, 5, 125, 126, 65_535, 65_536])
-def test_client_frames_are_masked_and_read_back(size: int) -> None:
-    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
-    frame = encode_frame(OP_TEXT, payload, mask=b"\x01\x02\x03\x04")
-    assert frame[1] & 0x80  # clients must mask
-    if size:
-        assert frame[-size:] == unmask(payload, b"\x01\x02\x03\x04") != payload
+def test_the_websocket_client_reads_until_the_servers_close_with_any_code() -> None:
+    assert asyncio.run(_read_from("4401")) == (["hello", "xxxxx"], 4401)
 
-    async def read() -> tuple[bool, int, bytes]:
-        reader = asyncio.StreamReader()
-        reader.feed_data(frame)
-        reader.feed_eof()
-        return await read_frame(reader)
 
-    assert asyncio.run(read()) == (True, OP_TEXT, payload)
+def test_the_websocket_client_raises_when_the_connection_is_lost() -> None:
+    with pytest.raises(ConnectionClosed):
+        asyncio.run(_read_from("abort"))
 
 
 def _options(**overrides: Any) -> dict[str, Any]:

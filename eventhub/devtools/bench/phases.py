@@ -39,6 +39,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.models import Max
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from eventhub.models import Attempt, Delivery, Event
 from eventhub.otel import configure, enabled
@@ -46,9 +48,9 @@ from eventhub.otel import configure, enabled
 from ..process_groups import Child, Stack
 from ..readiness import HOST, deadline_loop, free_port, wait_for_http
 from ..stack_parts import manage_argv, relay_argv, web_argv, worker_argv
+from ..websocket_client import connect, received
 from . import naive, plugin
 from .stats import growth, rate, ratio, summarize
-from .wsclient import WebSocket
 
 BENCH_PRODUCT = "BENCH-1"
 BENCH_STAFF = "bench-staff"
@@ -524,31 +526,31 @@ class WsClient:
     """Why the connection ended before the run did ("" while it was open)."""
 
 
-async def _ws_open(bench: Bench, cookie: str, cursor: int) -> WebSocket:
+async def _ws_open(bench: Bench, cookie: str, cursor: int) -> ClientConnection:
     """A dashboard websocket as staff, resumed at ``cursor`` (its replay is skipped)."""
-    socket = await WebSocket.connect(
+    socket = await connect(
         HOST,
         bench.port,
         "/ws/dashboard/",
         {"Origin": bench.origin, "Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"},
     )
     await socket.recv()  # hello
-    await socket.send_text(json.dumps({"type": "resume", "cursor": cursor}))
+    await socket.send(json.dumps({"type": "resume", "cursor": cursor}))
     return socket
 
 
-async def _ws_read(socket: WebSocket, run_id: str, state: WsClient) -> None:
+async def _ws_read(socket: ClientConnection, run_id: str, state: WsClient) -> None:
     try:
         await _ws_receive(socket, run_id, state)
         state.closed = "closed by the server"
-    except (OSError, asyncio.IncompleteReadError) as exc:
+    except (OSError, ConnectionClosed) as exc:
         state.closed = repr(exc)
     finally:
         await socket.close()
 
 
-async def _ws_receive(socket: WebSocket, run_id: str, state: WsClient) -> None:
-    while (text := await socket.recv()) is not None:
+async def _ws_receive(socket: ClientConnection, run_id: str, state: WsClient) -> None:
+    async for text in received(socket):
         now = time.time() * 1000  # receipt, before decoding
         message = json.loads(text)
         if message.get("type") != "batch" or message.get("replay"):

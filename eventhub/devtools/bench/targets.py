@@ -6,6 +6,7 @@ report can be checked without running a benchmark.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .stats import cost, dig, ratio, variant_name
@@ -87,88 +88,44 @@ def tracing_costs(results: list[dict[str, Any]]) -> dict[str, dict[str, float | 
     return costs
 
 
+def _saga_vs_noop(result: dict[str, Any]) -> float | None:
+    return ratio(dig(result, "orders", "deliveries_per_s"), dig(result, "drain", "noop_per_s"))
+
+
+VARIANT_TARGETS: list[tuple[str, str, Callable[[dict[str, Any]], float | None], bool]] = [
+    # (the row's title, its key in TARGETS, the measured figure of a variant, at most?)
+    ("deliveries/s >= 0.6 x no-op drain", "deliveries_vs_noop",
+     lambda r: dig(r, "drain", "ratio"), False),
+    ("deliveries/s >= 1.0 x naive peer", "deliveries_vs_naive",
+     lambda r: dig(r, "drain", "ratio_naive"), False),
+    ("saga deliveries/s >= 0.4 x no-op drain", "saga_deliveries_vs_noop", _saga_vs_noop, False),
+    ("worker CPU per delivery <= 1.5 x no-op task", "cpu_per_delivery_vs_noop",
+     lambda r: dig(r, "drain", "cpu_ratio_noop"), True),
+    ("publish->handler-start p99 <= no-op p99 + 10 ms", "latency_p99_over_noop_ms",
+     lambda r: dig(r, "latency", "p99_over_noop_ms"), True),
+    ("publish->websocket p99 <= 150 ms", "websocket_p99_ms",
+     lambda r: dig(r, "websocket", "latency_ms", "p99"), True),
+    ("POST /orders >= 0.7 x bare view", "post_orders_vs_bare",
+     lambda r: dig(r, "http", "ratio"), False),
+    ("POST /orders >= 0.8 x naive peer view", "post_orders_vs_naive",
+     lambda r: dig(r, "http", "ratio_naive"), False),
+    ("worker RSS growth <= 5%", "rss_growth", lambda r: dig(r, "rss", "growth"), True),
+]  # fmt: skip
+
+
 def targets(results: list[dict[str, Any]], costs: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for r in results:
-        if "error" in r:
-            continue
-        name = variant_name(r)
-        rows += [
-            _target(
-                "deliveries/s >= 0.6 x no-op drain",
-                name,
-                dig(r, "drain", "ratio"),
-                TARGETS["deliveries_vs_noop"],
-                at_most=False,
-            ),
-            _target(
-                "deliveries/s >= 1.0 x naive peer",
-                name,
-                dig(r, "drain", "ratio_naive"),
-                TARGETS["deliveries_vs_naive"],
-                at_most=False,
-            ),
-            _target(
-                "saga deliveries/s >= 0.4 x no-op drain",
-                name,
-                ratio(dig(r, "orders", "deliveries_per_s"), dig(r, "drain", "noop_per_s")),
-                TARGETS["saga_deliveries_vs_noop"],
-                at_most=False,
-            ),
-            _target(
-                "worker CPU per delivery <= 1.5 x no-op task",
-                name,
-                dig(r, "drain", "cpu_ratio_noop"),
-                TARGETS["cpu_per_delivery_vs_noop"],
-                at_most=True,
-            ),
-            _target(
-                "publish->handler-start p99 <= no-op p99 + 10 ms",
-                name,
-                dig(r, "latency", "p99_over_noop_ms"),
-                TARGETS["latency_p99_over_noop_ms"],
-                at_most=True,
-            ),
-            _target(
-                "publish->websocket p99 <= 150 ms",
-                name,
-                dig(r, "websocket", "latency_ms", "p99"),
-                TARGETS["websocket_p99_ms"],
-                at_most=True,
-            ),
-            _target(
-                "POST /orders >= 0.7 x bare view",
-                name,
-                dig(r, "http", "ratio"),
-                TARGETS["post_orders_vs_bare"],
-                at_most=False,
-            ),
-            _target(
-                "POST /orders >= 0.8 x naive peer view",
-                name,
-                dig(r, "http", "ratio_naive"),
-                TARGETS["post_orders_vs_naive"],
-                at_most=False,
-            ),
-            _target(
-                "worker RSS growth <= 5%",
-                name,
-                dig(r, "rss", "growth"),
-                TARGETS["rss_growth"],
-                at_most=True,
-            ),
-        ]
-    for vendor, figures in costs.items():
-        for figure, value in figures.items():
-            if figure in TRACING_INFORMATIVE:
-                continue
-            rows.append(
-                _target(
-                    f"tracing cost <= 10% ({figure})",
-                    vendor,
-                    value,
-                    TARGETS["tracing_cost"],
-                    at_most=True,
-                )
-            )
+    """One row per target and variant (and per tracing cost and database), measured ones only."""
+    rows = [
+        _target(title, variant_name(r), measure(r), TARGETS[key], at_most=at_most)
+        for r in results
+        if "error" not in r
+        for title, key, measure, at_most in VARIANT_TARGETS
+    ]
+    rows += [
+        _target(f"tracing cost <= 10% ({figure})", vendor, value, TARGETS["tracing_cost"],
+                at_most=True)
+        for vendor, figures in costs.items()
+        for figure, value in figures.items()
+        if figure not in TRACING_INFORMATIVE
+    ]  # fmt: skip
     return [row for row in rows if row["measured"] is not None]

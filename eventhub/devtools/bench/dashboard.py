@@ -101,6 +101,19 @@ def measure_dashboard(options: dict[str, Any]) -> dict[str, Any]:
     return {"database": db, "cpus": os.cpu_count(), **report}
 
 
+CATCH_UP_SECONDS = 60.0
+
+
+def wait_for_cursor(page: Any, position: int) -> None:
+    """Until the page's cursor reaches ``position``, polled from here: the dashboard's CSP
+    (``script-src 'self'``) refuses the string evaluation of ``page.wait_for_function``."""
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    while page.evaluate("Number(document.getElementById('c-cursor').textContent)") < position:
+        if time.monotonic() > deadline:
+            raise CommandError(f"the cursor did not reach {position} in {CATCH_UP_SECONDS:.0f} s")
+        page.wait_for_timeout(20)  # the polling interval
+
+
 def measure(
     browser: Any, stack: Stack, base: str, password: str, options: dict[str, Any]
 ) -> dict[str, Any]:
@@ -140,7 +153,7 @@ def measure(
         raise CommandError(f"eventhub_burst failed with {burst.returncode}")
     caught_up = time.monotonic()
     last = published["lastPosition"]
-    page.wait_for_function(f"Number(document.getElementById('c-cursor').textContent) >= {last}")
+    wait_for_cursor(page, last)
     catch_up_seconds = time.monotonic() - caught_up
     page.wait_for_timeout(1000)  # let the last frames render before reading the figures
     metrics = page.evaluate("window.__eventhubMetrics")

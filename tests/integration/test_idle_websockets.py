@@ -23,7 +23,11 @@ from websockets.exceptions import ConnectionClosed
 from eventhub.devtools.websocket_client import connect, received
 from tests.conftest import http_json
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.one_pass,
+    pytest.mark.django_db(transaction=True),
+]
 
 IDLE_SECONDS = 60.0
 UPDATE_SECONDS = 30.0

@@ -4,9 +4,7 @@ the bus. Only what they write is tested here; their speed is the benchmark's bus
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +16,6 @@ from eventhub.devtools.bench import naive
 from eventhub.models import Attempt, Delivery, Event
 
 pytestmark = pytest.mark.bench
-
-BUSINESS_APPS = ("orders", "inventory", "notifications")
 
 
 @pytest.mark.django_db
@@ -70,29 +66,3 @@ def test_the_naive_order_view_refuses_an_unknown_product(settings: Any) -> None:
 def test_the_naive_view_is_not_served_by_the_system() -> None:
     assert settings.ROOT_URLCONF == "eventhub.urls"
     assert Client().post("/bench/naive/orders").status_code == 404
-
-
-TOOLING_COMMANDS = {"runstack", "eventhub_bench", "eventhub_bench_dashboard", "eventhub_burst"}
-
-
-def test_neither_a_business_app_nor_the_runtime_imports_the_tooling() -> None:
-    """eventhub.devtools is reached only through its own management commands."""
-    base = Path(settings.BASE_DIR)
-    sources = [s for app in BUSINESS_APPS for s in (base / app).rglob("*.py")]
-    runtime = [
-        s
-        for s in (base / "eventhub").rglob("*.py")
-        if "devtools" not in s.relative_to(base).parts
-        and not (s.parent.name == "commands" and s.stem in TOOLING_COMMANDS)
-    ]
-    sources += runtime
-    offenders = []
-    for source in sources:
-        for node in ast.walk(ast.parse(source.read_text())):
-            names = (
-                [a.name for a in node.names] if isinstance(node, ast.Import) else
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            )  # fmt: skip
-            if any(n.startswith("eventhub.devtools") or "devtools" in n.split(".") for n in names):
-                offenders.append(str(source.relative_to(base)))
-    assert len(runtime) > 50 and offenders == []

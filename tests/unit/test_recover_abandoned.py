@@ -7,7 +7,6 @@ Plain ``django_db`` tests: nothing commits, so nothing is dispatched to a broker
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from django.utils import timezone
 
 from eventhub.bus.relay import recover_abandoned
 from eventhub.models import Attempt, Delivery, Event
+from tests.unit.rows import stored_event
 
 pytestmark = pytest.mark.django_db
 
@@ -27,19 +27,8 @@ def leased(
 ) -> Delivery:
     """A delivery running attempt ``attempts`` under a lease ending ``lease_left`` s from now."""
     now = timezone.now()
-    event = Event.objects.create(
-        event_type="order.created",
-        version=1,
-        source="test",
-        aggregate_type="order",
-        aggregate_id=str(uuid.uuid4()),
-        sequence=1,
-        timestamp=0,
-        data={},
-        correlation_id="lease",
-    )
     delivery = Delivery.objects.create(
-        event=event,
+        event=stored_event(correlation_id="lease"),
         subscriber=subscriber,
         queue="notifications",
         guarantee="at-most-once" if subscriber == COUNTER else "effectively-once",

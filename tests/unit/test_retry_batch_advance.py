@@ -7,7 +7,6 @@ Plain ``django_db`` tests: nothing commits, so nothing is dispatched to a broker
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +15,8 @@ from django.contrib.auth.models import User
 
 from eventhub.bus import retry_batches
 from eventhub.bus.retry_batches import Advanced, advance, allowance, retried_message
-from eventhub.models import Delivery, Event, RetryBatch
+from eventhub.models import Delivery, RetryBatch
+from tests.unit.rows import stored_event
 
 pytestmark = pytest.mark.django_db
 
@@ -47,19 +47,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 def dead_letters(count: int) -> list[int]:
     ids = []
     for _ in range(count):
-        event = Event.objects.create(
-            event_type="order.created",
-            version=1,
-            source="test",
-            aggregate_type="order",
-            aggregate_id=str(uuid.uuid4()),
-            sequence=1,
-            timestamp=0,
-            data={},
-            correlation_id="batch",
-        )
         dead = Delivery.objects.create(
-            event=event,
+            event=stored_event(correlation_id="batch"),
             subscriber=MAIL,
             queue="notifications",
             guarantee="effectively-once",

@@ -214,14 +214,7 @@ def replay_start(
                 ),
                 single_object=False,
             )
-        live.announce(
-            kind="retryBatch",
-            id=batch.pk,
-            done=0,
-            total=batch.total,
-            requeued=0,
-            status=batch.status,
-        )
+        live.retry_batch_changed()
     return batch
 
 
@@ -275,12 +268,8 @@ def replay_deliver(pairs: Sequence[Sequence[object]], *, now: datetime | None = 
                 next_attempt_at=now,
             )
         made.append(delivery.pk)
-        live.delivery_changed(
-            delivery_id=delivery.pk,
-            status=Delivery.Status.PENDING,
-            correlation_id=event.correlation_id,
-        )
     if made:
+        live.delivery_changed()
         transaction.on_commit(partial(dispatch.dispatch, list(made)), robust=True)
     return made
 

@@ -344,3 +344,35 @@ def test_held_counts_are_in_the_dashboard_summary() -> None:
     record_outcomes(4)
     (pause,) = pauses_summary()
     assert (pause["subscriber"], pause["state"], pause["held"]) == (OUTCOME, "paused", 4)
+
+
+# --- the admin ---------------------------------------------------------------------------
+
+ADMIN = "/admin/eventhub/subscriberpause/"
+
+
+def test_the_admin_pauses_with_a_reason_and_resumes_the_selected() -> None:
+    client = client_for(operator("pause_subscriber"))
+    assert client.get(ADMIN).status_code == 200
+    added = client.post(f"{ADMIN}add/", {"subscriber": OUTCOME, "reason": "carrier outage"})
+    assert added.status_code == 302, added.content.decode()[-2000:]
+    pause = SubscriberPause.objects.get()
+    assert (pause.subscriber, pause.state, pause.reason) == (OUTCOME, "paused", "carrier outage")
+    assert pause.paused_by.username == "operator"
+    listing = client.get(ADMIN).content.decode()
+    assert OUTCOME in listing and "carrier outage" in listing
+    resumed = client.post(
+        ADMIN, {"action": "resume_selected", "_selected_action": [pause.pk]}, follow=True
+    )
+    assert f"Resumed {OUTCOME}" in resumed.content.decode()
+    assert SubscriberPause.objects.get().state == "resuming"
+    messages = list(LogEntry.objects.order_by("pk").values_list("change_message", flat=True))
+    assert messages[0] == f"Paused {OUTCOME}: carrier outage"
+    assert messages[1].startswith(f"Resumed {OUTCOME}")
+    assert len(messages) == 2
+
+
+def test_the_admin_refuses_to_pause_without_the_permission() -> None:
+    client = client_for(operator())
+    assert client.post(f"{ADMIN}add/", {"subscriber": OUTCOME}).status_code == 403
+    assert not SubscriberPause.objects.exists()

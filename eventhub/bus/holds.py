@@ -1,14 +1,18 @@
 """Which deliveries a subscriber's pause holds: conditions folded into the claims themselves.
 
 A pause is a ``SubscriberPause`` row (``pauses``). Every hand-off of a delivery already runs
-one conditional UPDATE (the dispatch claim in ``dispatch``, the worker's claim in
-``delivery``), and each of them carries the pause as one more condition, a ``NOT EXISTS``
-on the pause table. So the check is authoritative (it reads the committed pause in the
-same statement that takes the delivery: a pause committed before the claim's statement
-wins, one committed after it finds the attempt started, and no cache can be stale) and it
-costs no round trip of its own: the table holds a row per paused subscriber, probed
-through its unique index on ``subscriber``. Measured on this 2-CPU machine, 2,000 claims
-(docs in ``pauses``): see the README's "Pause a subscriber" for the figures.
+one conditional statement (the dispatch claim in ``dispatch``, the relay's due scan, the
+worker's claim in ``delivery``), and each of them carries the pause as one more condition:
+``NOT EXISTS`` a pause row for the delivery's subscriber. So the check is authoritative, with
+no cache to go stale: it reads the committed pauses in the statement that takes the delivery
+(a pause committed before the claim's statement holds it; one committed after it finds the
+attempt started, and a pause stops only what has not started). And it costs no round trip:
+the pause table has a row per paused subscriber, probed through its unique index.
+
+The condition is raw SQL rather than an ``Exists(...)`` of the ORM: the SQL costs next to
+nothing, but compiling an ``Exists`` subquery cost the worker's claim about 0.4 ms of Python
+per delivery (SQLite, 2,000 claims: 0.53 ms a claim without it, 0.96 ms with ``Exists``,
+0.55 ms with this; see the README's "Pause a subscriber").
 
 Two conditions, because a resuming subscriber is still held for everything but the relay's
 paced release (``pauses.release_resumed``), which keeps the backlog and the deliveries
@@ -18,23 +22,37 @@ recorded meanwhile in recorded order:
   hand-off and the relay's due scan skip these.
 - ``held_for_attempt``: a pause row not yet resumed. A worker's claim and the paced
   release skip these; a delivery released by a resume may run.
+
+Both name the delivery table unaliased, as Django writes it in these single-table
+statements (``UPDATE ... WHERE``, and the relay's ``SELECT`` of one table).
 """
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 
-from ..models import SubscriberPause
+from ..models import Delivery, SubscriberPause
 
 
-def held_for_dispatch() -> Exists:
+def _paused(extra: str) -> str:
+    pause, delivery = SubscriberPause._meta.db_table, Delivery._meta.db_table
+    return (
+        f'EXISTS (SELECT 1 FROM "{pause}" WHERE "{pause}"."subscriber" = '
+        f'"{delivery}"."subscriber"{extra})'
+    )
+
+
+_HELD_FOR_DISPATCH = _paused("")
+_HELD_FOR_ATTEMPT = _paused(f' AND "{SubscriberPause._meta.db_table}"."resumed_at" IS NULL')
+
+
+def held_for_dispatch() -> RawSQL:
     """True for a delivery whose subscriber is paused or resuming (nothing but the paced
     release may dispatch it)."""
-    return Exists(SubscriberPause.objects.filter(subscriber=OuterRef("subscriber")))
+    return RawSQL(_HELD_FOR_DISPATCH, (), output_field=BooleanField())
 
 
-def held_for_attempt() -> Exists:
+def held_for_attempt() -> RawSQL:
     """True for a delivery whose subscriber is paused (not resumed): not to be attempted."""
-    return Exists(
-        SubscriberPause.objects.filter(subscriber=OuterRef("subscriber"), resumed_at__isnull=True)
-    )
+    return RawSQL(_HELD_FOR_ATTEMPT, (), output_field=BooleanField())

@@ -19,6 +19,14 @@ while it resumes are held too, and join the end of the line, so the subscriber s
 events in recorded order across the pause. When no held delivery is left, the pause row is
 deleted and the subscriber is back to normal.
 
+Order: a slice (at most ``MESSAGE_BATCH``, so one ``deliver_many`` message, which a worker
+runs one delivery after the other in id order) is released only when the slice before it
+is done (no delivery of the subscriber dispatched and unfinished). Two slices never run side
+by side on competing worker processes, so the handler sees the backlog in recorded order,
+not just the broker. The rate is then at most the configured one (a handler slower than it
+sets the pace). A delivery of the backlog that fails is retried when its backoff is due,
+after the ones behind it: a retry, as at any time.
+
 Each slice is claimed by a compare-and-set on the pause row (``released`` and
 ``paced_from``), so two relays never release the same slice twice over (the dispatch claim
 would refuse the second anyway; the compare-and-set keeps the pace). A relay that dies after
@@ -45,9 +53,10 @@ from django.utils import timezone
 from .. import live
 from ..models import Delivery, SubscriberPause
 from . import subscribers
-from .dispatch import DISPATCHABLE, dispatch
+from .dispatch import DISPATCHABLE, MESSAGE_BATCH, dispatch
 
 MAX_REASON_CHARS = 500
+IN_FLIGHT = (*DISPATCHABLE, Delivery.Status.RUNNING)
 EPSILON = 1e-6
 """Slack for float arithmetic on microsecond timestamps (a pass right on time is on time)."""
 
@@ -174,10 +183,12 @@ class Slice:
 def allowance(*, rate: float, released: int, paced_from: datetime, now: datetime) -> Slice:
     """How many held deliveries are due at ``now``: ``floor(rate x elapsed) + 1 - released``.
 
-    At most a burst of two default relay intervals' worth: a relay that was down does not
-    catch up in one flood; the pace's origin moves up instead and it goes on at its rate.
+    At most a burst of two default relay intervals' worth, and one message's worth
+    (``MESSAGE_BATCH``): a relay that was down does not catch up in one flood; the pace's
+    origin moves up instead and it goes on at its rate.
     """
-    burst = max(1, math.ceil(rate * 2 * float(settings.EVENTHUB["RELAY_INTERVAL_SECONDS"])))
+    interval = float(settings.EVENTHUB["RELAY_INTERVAL_SECONDS"])
+    burst = max(1, min(MESSAGE_BATCH, math.ceil(rate * 2 * interval)))
     earned = math.floor(rate * (now - paced_from).total_seconds() + EPSILON) + 1
     count = earned - released
     if count > burst:
@@ -201,7 +212,7 @@ def release_resumed() -> int:
             paced_from=pause.paced_from,
             now=now,
         )
-        if not allowed.count:
+        if not allowed.count or _in_flight(pause.subscriber):
             continue
         with transaction.atomic():
             ids = list(
@@ -231,6 +242,13 @@ def release_resumed() -> int:
         if ids:
             sent += dispatch(ids, release=True)
     return sent
+
+
+def _in_flight(name: str) -> bool:
+    """A released slice of ``name`` is still handed out or running (its message not done)."""
+    return Delivery.objects.filter(
+        subscriber=name, status__in=IN_FLIGHT, dispatched_at__isnull=False
+    ).exists()
 
 
 def pauses_summary() -> list[dict[str, Any]]:

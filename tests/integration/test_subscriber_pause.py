@@ -4,6 +4,7 @@ sends them in recorded order, once each, at the retry rate (a real worker and th
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -376,3 +377,15 @@ def test_the_admin_refuses_to_pause_without_the_permission() -> None:
     client = client_for(operator())
     assert client.post(f"{ADMIN}add/", {"subscriber": OUTCOME}).status_code == 403
     assert not SubscriberPause.objects.exists()
+
+
+def test_held_deliveries_are_not_outbox_lag() -> None:
+    from eventhub.metrics.readings import outbox_lag
+
+    subscriber_pause(name=OUTCOME, user_id=None)
+    record_outcomes(2)
+    Delivery.objects.filter(subscriber=COUNTER).update(dispatched_at=timezone.now())
+    Delivery.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=60))
+    assert outbox_lag().samples[0].value == 0.0
+    subscriber_resume(name=OUTCOME, user_id=None)
+    assert outbox_lag().samples[0].value == 0.0  # resuming: the relay's release paces them

@@ -45,7 +45,9 @@ export class PauseSwitches {
     }
     if (reply.success) {
       this.pauses.set(name, reply.data);
-      this.say(`${name} is ${this.describe(reply.data)}`, false);
+      this.say(reply.data.state === "paused"
+        ? `${name} is paused: its deliveries are held`
+        : `${name} is resuming: ${reply.data.held} held deliveries go out in recorded order at ${reply.data.ratePerSecond}/s`, false);
     } else {
       this.say(`not done: ${reply.error || "the server refused"}`, true);
     }

@@ -389,3 +389,16 @@ def test_held_deliveries_are_not_outbox_lag() -> None:
     assert outbox_lag().samples[0].value == 0.0
     subscriber_resume(name=OUTCOME, user_id=None)
     assert outbox_lag().samples[0].value == 0.0  # resuming: the relay's release paces them
+
+
+def test_commands_with_a_user_are_audited() -> None:
+    operator("pause_subscriber")
+    call_command("eventhub_pause", OUTCOME, "--reason", "deploy", "--user", "operator")
+    call_command("eventhub_resume", OUTCOME, "--user", "operator")
+    assert SubscriberPause.objects.get().paused_by.username == "operator"
+    entries = list(LogEntry.objects.order_by("pk").values_list("user__username", "change_message"))
+    assert entries[0] == ("operator", f"Paused {OUTCOME}: deploy")
+    assert entries[1][1].startswith(f"Resumed {OUTCOME}")
+    with pytest.raises(CommandError, match="user: no user named 'nobody'"):
+        call_command("eventhub_pause", COUNTER, "--user", "nobody")
+    assert SubscriberPause.objects.count() == 1

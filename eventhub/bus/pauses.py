@@ -24,8 +24,8 @@ runs one delivery after the other in id order) is released only when the slice b
 is done (no delivery of the subscriber dispatched and unfinished). Two slices never run side
 by side on competing worker processes, so the handler sees the backlog in recorded order,
 not just the broker. The rate is then at most the configured one (a handler slower than it
-sets the pace). A delivery of the backlog that fails is retried when its backoff is due,
-after the ones behind it: a retry, as at any time.
+sets the pace). A delivery of the backlog that fails is retried when its backoff is due, as
+any failure is: the deliveries behind it do not wait for it.
 
 Each slice is claimed by a compare-and-set on the pause row (``released`` and
 ``paced_from``), so two relays never release the same slice twice over (the dispatch claim

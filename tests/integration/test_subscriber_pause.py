@@ -402,3 +402,39 @@ def test_commands_with_a_user_are_audited() -> None:
     with pytest.raises(CommandError, match="user: no user named 'nobody'"):
         call_command("eventhub_pause", COUNTER, "--user", "nobody")
     assert SubscriberPause.objects.count() == 1
+
+
+@pytest.mark.integration
+def test_no_attempt_starts_after_a_pause_lands_in_a_stream_of_deliveries(
+    worker: Any, relay: Any
+) -> None:
+    """The pause is checked by each claim: whatever was queued or in flight when it
+    committed, no attempt of the subscriber starts after that (every put-back is counted
+    nowhere), and after the resume each delivery has run exactly once."""
+    record_outcomes(300)
+    wait_until(
+        lambda: deliveries(OUTCOME).filter(status=Delivery.Status.SUCCEEDED).count() >= 20,
+        message="the stream to be under way",
+    )
+    subscriber_pause(name=OUTCOME, user_id=None)
+    landed = timezone.now()
+    wait_until(
+        lambda: (
+            not deliveries(OUTCOME)
+            .filter(status__in=[Delivery.Status.PENDING, Delivery.Status.RUNNING])
+            .filter(dispatched_at__isnull=False)
+            .exists()
+        ),
+        timeout=60,
+        message="every queued message of the paused subscriber to be put back",
+    )
+    held = deliveries(OUTCOME).filter(status=Delivery.Status.PENDING).count()
+    assert held > 0
+    assert not Attempt.objects.filter(delivery__subscriber=OUTCOME, started_at__gt=landed).exists()
+    assert not deliveries(OUTCOME).filter(status=Delivery.Status.PENDING, attempts__gt=0).exists()
+
+    subscriber_resume(name=OUTCOME, user_id=None)
+    wait_until(lambda: all_succeeded(OUTCOME, 300), timeout=60, message="the rest to run")
+    assert set(deliveries(OUTCOME).values_list("attempts", flat=True)) == {1}
+    assert Attempt.objects.filter(delivery__subscriber=OUTCOME).count() == 300
+    assert Notification.objects.count() == 300

@@ -131,7 +131,7 @@ def subscriber_pause(*, name: str, user_id: int | None, reason: Any = "") -> Out
             pause.released = 0
             pause.save()
         _audit(user_id, pause, ADDITION, f"Paused {name}" + (f": {why}" if why else ""))
-        _announce(name, "paused")
+        live.announce("pause")
     return Outcome(pause=pause, changed=True, held=held_count(name))
 
 
@@ -170,7 +170,7 @@ def subscriber_resume(*, name: str, user_id: int | None) -> Outcome:
             f"Resumed {name}: {held} held deliveries released in recorded order "
             f"at {pause.rate_per_second}/s",
         )
-        _announce(name, "resuming")
+        live.announce("pause")
     return Outcome(pause=pause, changed=True, held=held)
 
 
@@ -236,7 +236,7 @@ def release_resumed() -> int:
                 # delivery recorded meanwhile is dispatched by the relay's next due scan.
                 if not mine.delete()[0]:
                     continue
-                _announce(pause.subscriber, "running")
+                live.announce("pause")
             elif not mine.update(released=F("released") + len(ids), paced_from=allowed.paced_from):
                 continue  # another relay took this slice, or it was paused again
         if ids:
@@ -277,7 +277,3 @@ def pause_json(pause: SubscriberPause, *, held: int) -> dict[str, Any]:
         "reason": pause.reason,
         "ratePerSecond": pause.rate_per_second,
     }
-
-
-def _announce(name: str, state: str) -> None:
-    live.announce(kind="pause", subscriber=name, state=state)

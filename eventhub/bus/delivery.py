@@ -133,11 +133,14 @@ def _not_claimed(delivery_id: int, dispatch_seq: int) -> str:
     return "skipped"
 
 
-def _remember(subscriber: str, event_id: object) -> bool:
-    """Write the idempotency record; False if this subscriber already applied the event."""
+def _remember(subscriber: str, event_id: object, generation: int) -> bool:
+    """Write the idempotency record; False if this subscriber already applied the event in
+    this delivery generation (0: as recorded; n: its n-th replay, applied once more)."""
     try:
         with transaction.atomic():
-            ProcessedEvent.objects.create(subscriber=subscriber, event_id=event_id)
+            ProcessedEvent.objects.create(
+                subscriber=subscriber, event_id=event_id, generation=generation
+            )
     except IntegrityError:
         return False
     return True
@@ -209,6 +212,11 @@ def _claimed(delivery_id: int) -> Delivery:
     )
 
 
+def _linked_only(delivery: Delivery) -> bool:
+    """An operator's retry or a replay runs in a trace of its own, linked to the original."""
+    return delivery.retried_at is not None or delivery.generation > 0
+
+
 def _record_lost(delivery: Delivery, first: int, last: int) -> None:
     """Attempts ``first``..``last`` started and died without an outcome (worker unknown)."""
     now = timezone.now()
@@ -276,7 +284,7 @@ def _execute_at_once(delivery_id: int, dispatch_seq: int, worker: str) -> str:
                     return outcome
                 live.delivery_running()
                 span = span_scope.enter_context(
-                    tracing.process_span(delivery, link_only=delivery.retried_at is not None)
+                    tracing.process_span(delivery, link_only=_linked_only(delivery))
                 )
                 _handle(delivery)
                 Attempt.objects.create(
@@ -321,7 +329,9 @@ def _handle(delivery: Delivery) -> None:
     if delivery.fault_on:
         apply_fault(sub.name)
     with context.bound(correlation_id=event.correlation_id, causation_id=str(event.event_id)):
-        if sub.guarantee is not Guarantee.EFFECTIVELY_ONCE or _remember(sub.name, event.event_id):
+        if sub.guarantee is not Guarantee.EFFECTIVELY_ONCE or _remember(
+            sub.name, event.event_id, delivery.generation
+        ):
             sub.handler(received)
 
 
@@ -377,7 +387,7 @@ def _execute_leased(delivery_id: int, dispatch_seq: int, worker: str, subscriber
     name = delivery.subscriber
     sub = subscribers.get(name)
     event = delivery.event
-    with tracing.process_span(delivery, link_only=delivery.retried_at is not None) as span:
+    with tracing.process_span(delivery, link_only=_linked_only(delivery)) as span:
         try:
             if sub is None:
                 raise UnknownSubscriber(f"no subscriber named {name} is registered")
@@ -391,7 +401,7 @@ def _execute_leased(delivery_id: int, dispatch_seq: int, worker: str, subscriber
                 transaction.atomic(),
             ):
                 if sub.guarantee is not Guarantee.EFFECTIVELY_ONCE or _remember(
-                    sub.name, event.event_id
+                    sub.name, event.event_id, delivery.generation
                 ):
                     sub.handler(received)
                 _mark_succeeded(delivery, attempt)

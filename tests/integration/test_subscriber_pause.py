@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -405,12 +405,19 @@ def test_commands_with_a_user_are_audited() -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.postgres
 def test_no_attempt_starts_after_a_pause_lands_in_a_stream_of_deliveries(
     worker: Any, relay: Any
 ) -> None:
     """The pause is checked by each claim: whatever was queued or in flight when it
     committed, no attempt of the subscriber starts after that (every put-back is counted
-    nowhere), and after the resume each delivery has run exactly once."""
+    nowhere), and after the resume each delivery has run exactly once.
+
+    PostgreSQL, where claims and the pause commit side by side. On SQLite the pause waits
+    for the database's one write lock, which two workers running deliveries back to back
+    may hold until the stream is done (seen: all 300 ran before the pause landed)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises the pause behind the workers' write lock")
     record_outcomes(300)
     wait_until(
         lambda: deliveries(OUTCOME).filter(status=Delivery.Status.SUCCEEDED).count() >= 20,

@@ -9,6 +9,7 @@ import { FaultSwitches, renderCounters, renderDeadLetters } from "./panels.js";
 import { Highlighter, SpanFeed } from "./waterfall.js";
 import { renderRetryBatches } from "./batches.js";
 import { PauseSwitches } from "./pauses.js";
+import { ReplayAction } from "./replay.js";
 
 const PAGE = 40;
 const RELATIVE_REFRESH_MS = 10000;
@@ -37,6 +38,7 @@ const pauseSwitches = new PauseSwitches(jsonFromScript("subscriber-names") || []
 
 const ui = {
   deadLetters,
+  replay: new ReplayAction(jsonFromScript("replay-rights")),
   open: new Set(filters.cid ? [filters.cid] : []),
   openData: new Set(),
   openAttempts: new Set(),

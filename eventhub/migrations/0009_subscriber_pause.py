@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("eventhub", "0007_dead_letter_edit_and_retry"),
+        ("eventhub", "0008_replay_generations"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -96,7 +96,9 @@ def test_a_pause_holds_100_deliveries_across_a_restart_then_resume_sends_them_in
     var = tmp_path / "var"
     env = stack_env(var)
     with running_stack(tmp_path, env) as stack:
-        paused = manage(env, "eventhub_pause", PAUSED, "--reason", "restart test")
+        paused = manage(
+            env, "eventhub_pause", PAUSED, "--reason", "restart test", "--user", "admin"
+        )
         assert paused.returncode == 0, paused.stderr
         for i in range(ORDERS):
             status, body = stack.request(
@@ -133,7 +135,7 @@ def test_a_pause_holds_100_deliveries_across_a_restart_then_resume_sends_them_in
         )
         assert held(var) == (ORDERS + 1, 0, 0)
 
-        resumed = manage(env, "eventhub_resume", PAUSED)
+        resumed = manage(env, "eventhub_resume", PAUSED, "--user", "admin")
         assert resumed.returncode == 0, resumed.stderr
         assert f"{ORDERS + 1} held deliveries" in resumed.stdout
         poll(

@@ -223,32 +223,44 @@ def test_relay_scan_leaves_a_paused_backlog_alone_and_others_go_by() -> None:
 
 
 def test_pause_and_resume_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    call_command("eventhub_pause", OUTCOME, "--reason", "deploy")
+    operator("pause_subscriber")
+    call_command("eventhub_pause", OUTCOME, "--reason", "deploy", "--user", "operator")
     pause = SubscriberPause.objects.get(subscriber=OUTCOME)
-    assert (pause.state, pause.reason, pause.paused_by) == ("paused", "deploy", None)
+    assert (pause.state, pause.reason, pause.paused_by.username) == ("paused", "deploy", "operator")
     assert f"paused {OUTCOME}" in capsys.readouterr().out
-    call_command("eventhub_pause", OUTCOME)
+    call_command("eventhub_pause", OUTCOME, "--user", "operator")
     assert "already paused" in capsys.readouterr().out
-    call_command("eventhub_resume", OUTCOME)
+    call_command("eventhub_resume", OUTCOME, "--user", "operator")
     assert f"resumed {OUTCOME}" in capsys.readouterr().out
     assert SubscriberPause.objects.get(subscriber=OUTCOME).state == "resuming"
 
 
 @pytest.mark.parametrize("command", ["eventhub_pause", "eventhub_resume"])
 def test_commands_name_an_unknown_subscriber(command: str) -> None:
+    operator("pause_subscriber")
     with pytest.raises(CommandError, match="no subscriber named 'notifications.nope'"):
-        call_command(command, "notifications.nope")
+        call_command(command, "notifications.nope", "--user", "operator")
     assert not SubscriberPause.objects.exists()
 
 
+@pytest.mark.parametrize("command", ["eventhub_pause", "eventhub_resume"])
+def test_commands_without_a_user_are_refused_naming_the_option(command: str) -> None:
+    with pytest.raises(CommandError, match="--user"):
+        call_command(command, OUTCOME)
+    assert not SubscriberPause.objects.exists()
+    assert not LogEntry.objects.exists()
+
+
 def test_resuming_a_subscriber_that_is_not_paused_is_refused() -> None:
+    operator("pause_subscriber")
     with pytest.raises(CommandError, match=f"{OUTCOME} is not paused"):
-        call_command("eventhub_resume", OUTCOME)
+        call_command("eventhub_resume", OUTCOME, "--user", "operator")
 
 
 def test_a_reason_longer_than_500_characters_is_refused() -> None:
+    operator("pause_subscriber")
     with pytest.raises(CommandError, match="reason: at most 500"):
-        call_command("eventhub_pause", OUTCOME, "--reason", "x" * 501)
+        call_command("eventhub_pause", OUTCOME, "--reason", "x" * 501, "--user", "operator")
     assert not SubscriberPause.objects.exists()
 
 
@@ -399,7 +411,7 @@ def test_commands_with_a_user_are_audited() -> None:
     entries = list(LogEntry.objects.order_by("pk").values_list("user__username", "change_message"))
     assert entries[0] == ("operator", f"Paused {OUTCOME}: deploy")
     assert entries[1][1].startswith(f"Resumed {OUTCOME}")
-    with pytest.raises(CommandError, match="user: no user named 'nobody'"):
+    with pytest.raises(CommandError, match="--user: no user named 'nobody'"):
         call_command("eventhub_pause", COUNTER, "--user", "nobody")
     assert SubscriberPause.objects.count() == 1
 

@@ -1,11 +1,14 @@
-"""``manage.py eventhub_pause NAME [--reason R]``: hold a subscriber's deliveries."""
+"""``manage.py eventhub_pause NAME --user U [--reason R]``: hold a subscriber's deliveries.
+
+``--user`` is required: every pause is an entry in the admin log, with who paused and why."""
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from eventhub.bus.pauses import PauseError, subscriber_pause
+
+from ._operator import acting_user_id
 
 
 class Command(BaseCommand):
@@ -17,15 +20,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
             "--user",
-            default=None,
-            help="the operator's username: the action is then an entry in the admin log",
+            required=True,
+            help="the operator's username (required: the pause is an entry in the admin log)",
         )
         parser.add_argument("name", help="the subscriber, e.g. notifications.order_confirmation")
         parser.add_argument("--reason", default="", help="why (kept with the pause)")
 
     def handle(self, *args: Any, name: str, reason: str, user: str | None, **options: Any) -> None:
         try:
-            outcome = subscriber_pause(name=name, user_id=user_id(user), reason=reason)
+            outcome = subscriber_pause(name=name, user_id=acting_user_id(user), reason=reason)
         except PauseError as exc:
             raise CommandError(str(exc)) from exc
         pause = outcome.pause
@@ -39,13 +42,3 @@ class Command(BaseCommand):
             f"paused {name}: {outcome.held} deliveries held; "
             f"new ones are recorded and held until eventhub_resume {name}"
         )
-
-
-def user_id(username: str | None) -> int | None:
-    """The id of ``--user`` (None without it); an unknown name is refused, naming it."""
-    if username is None:
-        return None
-    found = get_user_model().objects.filter(username=username).values_list("pk", flat=True)
-    if not found:
-        raise CommandError(f"user: no user named {username!r}")
-    return int(found[0])

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from eventhub.bus.pauses import PauseError, subscriber_resume
 
-from .eventhub_pause import user_id
+from ._operator import acting_user_id
 
 
 class Command(BaseCommand):
@@ -18,14 +18,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
             "--user",
-            default=None,
-            help="the operator's username: the action is then an entry in the admin log",
+            required=True,
+            help="the operator's username (required: the resume is an entry in the admin log)",
         )
         parser.add_argument("name", help="the paused subscriber")
 
     def handle(self, *args: Any, name: str, user: str | None, **options: Any) -> None:
         try:
-            outcome = subscriber_resume(name=name, user_id=user_id(user))
+            outcome = subscriber_resume(name=name, user_id=acting_user_id(user))
         except PauseError as exc:
             raise CommandError(str(exc)) from exc
         rate = outcome.pause.rate_per_second

@@ -23,11 +23,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import F
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from .. import tracing
-from ..models import Delivery
+from ..models import Delivery, Event
 from . import subscribers
 
 log = logging.getLogger(__name__)
@@ -38,29 +40,45 @@ MESSAGE_BATCH = 50
 """Deliveries in one ``deliver_many`` message at most (a worker runs them one after another)."""
 
 
-Claimed = tuple[int, int, str, str, int, str, dict[str, str]]
+Claimed = tuple[int, int, str, str, int, int]
+"""A claimed row: (delivery id, dispatch number, queue, subscriber, attempts, event id)."""
+CLAIMED_COLUMNS = ("id", "dispatch_seq", "queue", "subscriber", "attempts", "event_id")
 
 
 def _claim(delivery_ids: list[int]) -> tuple[uuid.UUID, list[Claimed]]:
-    """Claim every still-undispatched delivery among ``delivery_ids`` in one UPDATE."""
+    """Claim every still-undispatched delivery among ``delivery_ids``: one UPDATE that also
+    returns what it won (``RETURNING``, PostgreSQL and SQLite alike), no read-back."""
     token = uuid.uuid4()
-    Delivery.objects.filter(
+    claim = Delivery.objects.filter(
         pk__in=delivery_ids, dispatched_at__isnull=True, status__in=DISPATCHABLE
-    ).update(dispatched_at=timezone.now(), dispatch_seq=F("dispatch_seq") + 1, dispatch_token=token)
-    rows = (
-        Delivery.objects.filter(dispatch_token=token)
-        .order_by("pk")  # a batch runs in the order its events were recorded
-        .values_list(
-            "pk",
-            "dispatch_seq",
-            "queue",
-            "subscriber",
-            "attempts",
-            "event__event_type",
-            "event__trace_context",
-        )
+    ).query.chain(UpdateQuery)
+    claim.add_update_values(
+        {
+            "dispatched_at": timezone.now(),
+            "dispatch_seq": F("dispatch_seq") + 1,
+            "dispatch_token": token,
+        }
     )
-    return token, list(rows)
+    sql, params = claim.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
+    returning = ", ".join(connection.ops.quote_name(c) for c in CLAIMED_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {returning}", params)
+        rows = cursor.fetchall()
+    # A batch runs in the order its events were recorded.
+    return token, sorted((tuple(row) for row in rows), key=lambda row: row[0])  # type: ignore[misc]
+
+
+def _span_sources(claimed: list[Claimed]) -> dict[int, tuple[str, dict[str, str]]]:
+    """Event type and trace context of the claimed rows' events, for their dispatch spans:
+    read only when such a span is made (tracing on and no span current, i.e. the relay)."""
+    if not tracing.dispatch_span_wanted():
+        return {}
+    return {
+        pk: (event_type, trace_context)
+        for pk, event_type, trace_context in Event.objects.filter(
+            pk__in={row[5] for row in claimed}
+        ).values_list("pk", "event_type", "trace_context")
+    }
 
 
 def _release(token: uuid.UUID, delivery_ids: list[int]) -> None:
@@ -119,8 +137,10 @@ def dispatch(delivery_ids: Iterable[int]) -> int:
     for offset in range(0, len(ids), CLAIM_BATCH):
         token, claimed = _claim(ids[offset : offset + CLAIM_BATCH])
         messages = _messages(claimed)
+        sources = _span_sources(claimed)
         for index, (queue, rows) in enumerate(messages):
             first = next(c for c in claimed if c[0] == rows[0][0])
+            event_type, trace_context = sources.get(first[5], ("", {}))
             try:
                 # Sent while no span is current (the relay): a dispatch span linked to the
                 # first delivery's event (trial merge: one span per message).
@@ -128,8 +148,8 @@ def dispatch(delivery_ids: Iterable[int]) -> int:
                     delivery_id=first[0],
                     subscriber=first[3],
                     attempt=first[4] + 1,
-                    event_type=first[5],
-                    trace_context=first[6],
+                    event_type=event_type,
+                    trace_context=trace_context,
                 ):
                     for _ in range(copies):
                         _send(queue, rows, deliver, deliver_many)

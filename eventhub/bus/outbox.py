@@ -70,7 +70,9 @@ def record(payload: DomainEvent) -> Event:
     flow = context.current()
     from ..tracing import publish_span
 
-    with transaction.atomic(), publish_span(spec.event_type) as trace:
+    # No savepoint of its own inside the caller's transaction (two round trips per event):
+    # a failure here then fails the caller's whole transaction, never a part of it.
+    with transaction.atomic(savepoint=False), publish_span(spec.event_type) as trace:
         aggregate_id = payload.aggregate_id()
         event = Event.objects.create(
             event_type=spec.event_type,

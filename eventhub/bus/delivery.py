@@ -34,7 +34,7 @@ from contextlib import ExitStack
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -109,13 +109,25 @@ def _claim(delivery_id: int, dispatch_seq: int, timeout: float) -> bool:
 
 
 def _remember(subscriber: str, event_id: object) -> bool:
-    """Write the idempotency record; False if this subscriber already applied the event."""
-    try:
-        with transaction.atomic():
-            ProcessedEvent.objects.create(subscriber=subscriber, event_id=event_id)
-    except IntegrityError:
-        return False
-    return True
+    """Write the idempotency record; False if this subscriber already applied the event.
+
+    One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING``, PostgreSQL and SQLite
+    alike) instead of a savepoint, the INSERT and its release: a conflict inserts nothing and
+    returns no row, and the transaction goes on.
+    """
+    table = connection.ops.quote_name(ProcessedEvent._meta.db_table)
+    event_field = ProcessedEvent._meta.get_field("event_id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (subscriber, event_id, processed_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (subscriber, event_id) DO NOTHING RETURNING id",
+            [
+                subscriber,
+                event_field.get_db_prep_value(event_id, connection),
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            ],
+        )
+        return cursor.fetchone() is not None
 
 
 def _mark_succeeded(delivery: Delivery, attempt: Attempt) -> None:

@@ -8,6 +8,7 @@ here are its own transaction's; the hand-off is called directly where a test loo
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -159,3 +160,19 @@ def test_the_web_process_pools_postgresql_connections_only() -> None:
     sqlite: dict[str, Any] = {"ENGINE": "django.db.backends.sqlite3", "OPTIONS": {}}
     assert db_pool.use_pool(sqlite, size=8) is False
     assert "pool" not in sqlite["OPTIONS"]
+
+
+def test_the_idempotency_record_is_one_statement_and_a_repeat_leaves_the_transaction_usable() -> (
+    None
+):
+    from eventhub.bus.delivery import _remember
+    from eventhub.models import ProcessedEvent
+
+    event_id = uuid.uuid4()
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as queries:
+            assert _remember("sub.a", event_id) is True
+        assert len(queries.captured_queries) == 1
+        assert _remember("sub.a", str(event_id)) is False  # already applied: nothing written
+        assert _remember("sub.b", event_id) is True
+        assert ProcessedEvent.objects.filter(event_id=event_id).count() == 2  # still usable

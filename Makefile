@@ -13,4 +13,4 @@ test-postgres:
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test ./bin/test $(ARGS)
 
 lint:
-	. bin/_venv.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+	. bin/_venv.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports --no-cache

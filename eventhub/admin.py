@@ -32,6 +32,7 @@ from django.utils.http import urlencode
 
 from .admin_edit_retry import EditAndRetryMixin
 from .admin_lookups import SafeLookupsMixin
+from .bus import subscribers
 from .bus.retry_batches import retry_batch_cancel
 from .dead_letter_actions import discard_requested, retry_requested
 from .dead_letter_groups import dead_letter_fingerprint_groups
@@ -671,8 +672,6 @@ class FaultRuleAdmin(SafeLookupsMixin, admin.ModelAdmin):
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "subscriber":
-            from .bus import subscribers
-
             choices = [(s.name, s.name) for s in subscribers.all_subscribers()]
             return forms.ChoiceField(choices=choices, label="subscriber")
         return super().formfield_for_dbfield(db_field, request, **kwargs)

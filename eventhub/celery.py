@@ -5,6 +5,8 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
+from django.conf import settings
+from django.db import close_old_connections, connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventhub.settings")
 
@@ -15,9 +17,6 @@ app.autodiscover_tasks(["eventhub.bus"])
 
 def _reuse_connections() -> None:
     """Worker processes keep their database connection for WORKER_CONN_MAX_AGE seconds."""
-    from django.conf import settings
-    from django.db import connections
-
     for conn in connections.all():
         conn.settings_dict["CONN_MAX_AGE"] = settings.WORKER_CONN_MAX_AGE
 
@@ -25,7 +24,7 @@ def _reuse_connections() -> None:
 @worker_process_init.connect
 def _trace_pool_process(**_: Any) -> None:
     """Each prefork pool process gets its own tracer provider (threads do not survive fork)."""
-    from .otel import configure
+    from .otel import configure  # the SDK and instrumentations, loaded only where they run
 
     configure("eventhub-worker")
     _reuse_connections()
@@ -38,8 +37,6 @@ def _close_old_connections(sender: Any = None, **_: Any) -> None:
 
     Not for eager calls, which run inside their caller's transaction.
     """
-    from django.db import close_old_connections
-
     if not getattr(getattr(sender, "request", None), "is_eager", False):
         close_old_connections()
 
@@ -48,7 +45,7 @@ def _close_old_connections(sender: Any = None, **_: Any) -> None:
 def _trace_worker(sender: Any = None, **_: Any) -> None:
     """Solo and thread pools run tasks in the main process: set tracing up there."""
     if "prefork" not in str(getattr(sender, "pool_cls", "prefork")):
-        from .otel import configure
+        from .otel import configure  # the SDK and instrumentations, loaded only where they run
 
         configure("eventhub-worker")
         _reuse_connections()

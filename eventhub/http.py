@@ -6,13 +6,18 @@ Success: ``{"success": true, "data": ...}``; failure: ``{"success": false, "erro
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 MAX_INT64 = 2**63 - 1
 """No query parameter may exceed what a BIGINT column (and SQLite's INTEGER) holds."""
@@ -119,11 +124,44 @@ def limit_param(request: HttpRequest, default: int = 100, maximum: int = 1000) -
     return value
 
 
+M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True)
+class OffsetPage(Generic[M]):
+    """A page of a list by ``limit`` and ``offset``, as ``/orders`` and ``/inventory`` page.
+
+    Parsed before a view reads its other parameters, so a bad ``limit`` or ``offset`` is the
+    error named first, as it always was.
+    """
+
+    request: HttpRequest
+    limit: int
+    offset: int
+
+    @classmethod
+    def of(cls, request: HttpRequest, *, default: int, maximum: int) -> OffsetPage[M]:
+        limit = limit_param(request, default=default, maximum=maximum)
+        return cls(request, limit, int_param(request, "offset", default=0) or 0)
+
+    def respond(self, rows: QuerySet[M], render: Callable[[M], Any]) -> JsonResponse:
+        """The page of ``rows``, each rendered, with ``pagination`` (``next``: the next page's
+        URL, or null on the last)."""
+        total = rows.count()
+        end = self.offset + self.limit
+        return success(
+            [render(row) for row in rows[self.offset : end]],
+            pagination={
+                "limit": self.limit,
+                "offset": self.offset,
+                "total": total,
+                "next": page_links(self.request, offset=end) if end < total else None,
+            },
+        )
+
+
 def api_view(*methods: str):  # noqa: ANN201 - a decorator factory
     """JSON endpoint: anonymous (no CSRF, grants nothing to cookies), seed error shape."""
-    from functools import wraps
-
-    from django.views.decorators.csrf import csrf_exempt
 
     def decorate(view):  # noqa: ANN001, ANN202
         @csrf_exempt

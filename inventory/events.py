@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 
-from eventhub.bus import DomainEvent, DomainSignal, event
+from eventhub.bus import DomainEvent, DomainSignal, event, upcaster
+from orders.events import ShippingAddress
 
 
 @dataclass(frozen=True)
@@ -18,29 +20,52 @@ class ReservedLine:
 
 @event(
     "inventory.updated",
+    version=2,
     source="inventory-service",
     aggregate="order",
     aggregate_key="order_id",
 )
 @dataclass(frozen=True)
 class InventoryUpdated(DomainEvent):
-    """Every line of the order was reserved (all or none)."""
+    """Every line of the order was reserved (all or none).
+
+    Version 2 added what the next steps need, copied from ``order.created``: the user (for
+    the mail), the total (for the payment) and the shipping address (passed on to shipping), so
+    no subscriber reads the order's rows.
+    """
 
     order_id: str
+    user_id: str
     items: list[ReservedLine]
+    total_amount: Decimal
+    shipping_address: ShippingAddress
+
+
+@upcaster("inventory.updated", from_version=1)
+def inventory_updated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 said only which lines were reserved. The user, the total and the address are
+    not implied by anything it holds, and a guess would mail, charge or ship wrongly, so they
+    are lifted as null: the delivery is dead-lettered naming ``userId`` (schema mismatch), and
+    the Edit & retry editor opens on this payload with the three fields to fill in."""
+    return {**data, "userId": None, "totalAmount": None, "shippingAddress": None}
 
 
 @event(
     "inventory.check.failed",
+    version=2,
     source="inventory-service",
     aggregate="order",
     aggregate_key="order_id",
 )
 @dataclass(frozen=True)
 class InventoryCheckFailed(DomainEvent):
-    """Nothing was reserved; ``product_id`` is the first line that could not be."""
+    """Nothing was reserved; ``product_id`` is the first line that could not be.
+
+    Version 2 added ``user_id`` (from ``order.created``), whom the stock-failure mail goes to.
+    """
 
     order_id: str
+    user_id: str
     reason: Literal["product_not_found", "insufficient_stock"]
     product_id: str
     available: int
@@ -69,6 +94,14 @@ class InventoryReleased(DomainEvent):
     items: list[ReleasedLine]
     reason: str
     """Why the saga is being compensated: the failure of a later step."""
+
+
+@upcaster("inventory.check.failed", from_version=1)
+def inventory_check_failed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 did not say whose order it was, and nothing in it implies the user: it is
+    lifted with ``userId`` null, so the delivery is dead-lettered naming it (schema mismatch)
+    rather than mailing a guessed address; Edit & retry supplies the user."""
+    return {**data, "userId": None}
 
 
 inventory_updated = DomainSignal(InventoryUpdated)

@@ -16,9 +16,13 @@ from .services import Line, stock_release, stock_reserve
     retry=RetryPolicy(max_attempts=5),
 )
 def reserve_stock(event: Received[OrderCreated]) -> None:
+    order = event.data
     stock_reserve(
-        order_id=event.data.order_id,
-        lines=[Line(item.product_id, item.quantity) for item in event.data.items],
+        order_id=order.order_id,
+        lines=[Line(item.product_id, item.quantity) for item in order.items],
+        user_id=order.user_id,
+        total_amount=order.total_amount,
+        shipping_address=order.shipping_address,
     )
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+
+from orders.events import ShippingAddress
 
 from .catalog import CATALOG
 from .events import (
@@ -44,11 +47,19 @@ class _Shortage(Exception):
         self.failed = failed
 
 
-def stock_reserve(*, order_id: str, lines: list[Line]) -> bool:
+def stock_reserve(
+    *,
+    order_id: str,
+    lines: list[Line],
+    user_id: str,
+    total_amount: Decimal,
+    shipping_address: ShippingAddress,
+) -> bool:
     """Reserve every line or none and announce the outcome; True if reserved.
 
     Each decrement is a conditional UPDATE (``stock >= quantity``), taken in product order so
-    that concurrent orders never deadlock and stock never goes below zero.
+    that concurrent orders never deadlock and stock never goes below zero. The user, total and
+    address are not inventory's: they are passed on in the events for the saga's next steps.
     """
     wanted: dict[str, int] = {}
     for line in lines:
@@ -70,6 +81,7 @@ def stock_reserve(*, order_id: str, lines: list[Line]) -> bool:
                     raise _Shortage(
                         InventoryCheckFailed(
                             order_id=order_id,
+                            user_id=user_id,
                             reason="product_not_found"
                             if available is None
                             else "insufficient_stock",
@@ -87,7 +99,14 @@ def stock_reserve(*, order_id: str, lines: list[Line]) -> bool:
         inventory_check_failed.send(sender=Product, event=shortage.failed)
         return False
     inventory_updated.send(
-        sender=Product, event=InventoryUpdated(order_id=order_id, items=reserved)
+        sender=Product,
+        event=InventoryUpdated(
+            order_id=order_id,
+            user_id=user_id,
+            items=reserved,
+            total_amount=total_amount,
+            shipping_address=shipping_address,
+        ),
     )
     return True
 

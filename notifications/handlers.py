@@ -1,22 +1,19 @@
-"""Mails to the shopper at each step of the order flow (seed 4.3.4 plus the final outcome)."""
+"""Mails to the shopper at each step of the order flow (seed 4.3.4 plus the final outcome).
+
+Whom to mail comes in each event (``userId``): notifications never read the order's rows.
+"""
 
 import logging
 
 from eventhub.bus import Guarantee, Received, subscriber
 from inventory.events import InventoryCheckFailed, InventoryUpdated
 from orders.events import OrderCreated, OrderStatusUpdated
-from orders.selectors import order_get
 
 from .models import Notification
 from .services import StatusChange, notification_send, order_status_apply
 
 log = logging.getLogger(__name__)
 FINAL_STATUSES = {"confirmed", "rejected", "cancelled"}
-
-
-def _user_of(order_id: str) -> str:
-    order = order_get(order_id=order_id)
-    return order.user_id if order else "unknown"
 
 
 @subscriber(
@@ -47,12 +44,13 @@ def send_order_confirmation(event: Received[OrderCreated]) -> None:
     guarantee=Guarantee.EFFECTIVELY_ONCE,
 )
 def send_stock_confirmed(event: Received[InventoryUpdated]) -> None:
-    order_id = event.data.order_id
+    reserved = event.data
+    order_id = reserved.order_id
     notification_send(
         kind=Notification.Kind.STOCK_CONFIRMED,
         order_id=order_id,
         event_id=event.event_id,
-        user_id=_user_of(order_id),
+        user_id=reserved.user_id,
         subject=f"Order {order_id}: stock confirmed",
         body="Every item of your order is reserved for you.",
     )
@@ -70,7 +68,7 @@ def send_stock_failure(event: Received[InventoryCheckFailed]) -> None:
         kind=Notification.Kind.STOCK_FAILURE,
         order_id=failed.order_id,
         event_id=event.event_id,
-        user_id=_user_of(failed.order_id),
+        user_id=failed.user_id,
         subject=f"Order {failed.order_id}: not enough stock",
         body=f"We could not reserve {failed.product_id}: {failed.reason} "
         f"(available {failed.available}, requested {failed.requested}).",

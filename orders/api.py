@@ -10,15 +10,14 @@ from django.http import HttpRequest, JsonResponse
 
 from eventhub.http import (
     BadRequest,
+    OffsetPage,
     api_view,
     failure,
-    int_param,
     json_body,
-    limit_param,
-    page_links,
     success,
     text_param,
 )
+from eventhub.json_numbers import json_number
 
 from .events import ShippingAddress
 from .models import Order
@@ -37,10 +36,6 @@ ADDRESS_FIELDS = {  # wire name: (attribute, maximum length)
     "postalCode": ("postal_code", 20),
     "country": ("country", 2),
 }
-
-
-def _number(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _ms(moment: Any) -> int:
@@ -73,10 +68,10 @@ def order_json(order: Order) -> dict[str, Any]:
         "orderId": order.order_id,
         "userId": order.user_id,
         "items": [
-            {"productId": li.product_id, "quantity": li.quantity, "price": _number(li.price)}
+            {"productId": li.product_id, "quantity": li.quantity, "price": json_number(li.price)}
             for li in order.lines.all()
         ],
-        "totalAmount": _number(order.total_amount),
+        "totalAmount": json_number(order.total_amount),
         "status": order.status,
         "statusReason": order.status_reason,
         "correlationId": order.correlation_id,
@@ -183,24 +178,12 @@ def parse_order(body: Any) -> tuple[str, list[ItemInput]]:
 def orders(request: HttpRequest) -> JsonResponse:
     if request.method == "POST":
         return _place(request)
-    limit = limit_param(request, default=50, maximum=500)
-    offset = int_param(request, "offset", default=0) or 0
+    page = OffsetPage.of(request, default=50, maximum=500)
     status = request.GET.get("status") or None
     if status is not None and status not in Order.Status.values:
         raise BadRequest(f"status: must be one of {', '.join(Order.Status.values)}")
     user_id = text_param(request, "userId", max_length=MAX_USER_ID_LENGTH)
-    rows = order_list(user_id=user_id, status=status)
-    total = rows.count()
-    page = [order_json(o) for o in rows[offset : offset + limit]]
-    return success(
-        page,
-        pagination={
-            "limit": limit,
-            "offset": offset,
-            "total": total,
-            "next": page_links(request, offset=offset + limit) if offset + limit < total else None,
-        },
-    )
+    return page.respond(order_list(user_id=user_id, status=status), order_json)
 
 
 def _place(request: HttpRequest) -> JsonResponse:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
-import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from eventhub.bus import current_flow
+from eventhub.ids import timestamped_id
 from inventory.selectors import product_prices
 
 from .events import (
@@ -42,10 +41,6 @@ class ItemInput:
     """What the client believes the price is; must equal the catalog's when given."""
 
 
-def _new_order_id() -> str:
-    return f"ORD-{int(time.time() * 1000)}-{secrets.token_hex(3).upper()}"
-
-
 def order_place(
     *, user_id: str, items: list[ItemInput], shipping_address: ShippingAddress | None = None
 ) -> Order:
@@ -70,7 +65,7 @@ def order_place(
     address = shipping_address or store_pickup(user_id)
     with transaction.atomic():
         order = Order.objects.create(
-            order_id=_new_order_id(),
+            order_id=timestamped_id("ORD"),
             user_id=user_id,
             total_amount=total,
             shipping_address=address.as_json(),

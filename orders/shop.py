@@ -11,8 +11,7 @@ from typing import Any
 from django.contrib.sessions.backends.base import SessionBase
 
 from eventhub.models import Delivery
-from inventory.api import product_json
-from inventory.selectors import product_list
+from inventory.selectors import product_json, product_list
 
 from .api import order_json
 from .models import Order

@@ -20,6 +20,9 @@ The deliveries claimed together are sent per queue: one ``deliver`` message for 
 one ``deliver_many`` message for up to ``MESSAGE_BATCH`` of them (each with its own
 dispatch number), so that a commit of many events costs a few broker round trips and a
 worker a few task receipts and acks.
+
+Messages are sent by task name through the Celery app: sending needs the message's shape, not
+the worker's code (``tasks`` and ``delivery``, which import this module).
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import random
 import signal
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection
@@ -39,6 +41,7 @@ from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from .. import tracing
+from ..celery import app
 from ..models import Delivery, Event
 from . import subscribers
 
@@ -48,6 +51,10 @@ DISPATCHABLE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
 CLAIM_BATCH = 500
 MESSAGE_BATCH = 50
 """Deliveries in one ``deliver_many`` message at most (a worker runs them one after another)."""
+DELIVER = "eventhub.deliver"
+"""The task name of one delivery: ``(delivery_id, dispatch_seq, subscriber=)``."""
+DELIVER_MANY = "eventhub.deliver_many"
+"""The task name of several: ``([(delivery_id, dispatch_seq, subscriber), ...])``."""
 
 
 Claimed = tuple[int, int, str, str, int, int]
@@ -126,11 +133,11 @@ def _messages(claimed: list[Claimed]) -> list[tuple[str, list[tuple[int, int, st
     ]
 
 
-def _send(queue: str, rows: list[tuple[int, int, str]], deliver: Any, deliver_many: Any) -> None:
+def _send(queue: str, rows: list[tuple[int, int, str]]) -> None:
     timeouts = [subscribers.timeout_of(subscribers.get(name)) for _, _, name in rows]
     if len(rows) == 1:
         (delivery_id, dispatch_seq, subscriber_name), timeout = rows[0], timeouts[0]
-        deliver.apply_async(
+        app.signature(DELIVER).apply_async(
             args=[delivery_id, dispatch_seq],
             kwargs={"subscriber": subscriber_name},
             queue=queue,
@@ -140,7 +147,7 @@ def _send(queue: str, rows: list[tuple[int, int, str]], deliver: Any, deliver_ma
         )
         return
     # Each delivery has its own soft limit in the worker; the message's are their sum.
-    deliver_many.apply_async(
+    app.signature(DELIVER_MANY).apply_async(
         args=[[list(row) for row in rows]],
         queue=queue,
         soft_time_limit=sum(timeouts),
@@ -155,8 +162,6 @@ def dispatch(delivery_ids: Iterable[int]) -> int:
     When the broker refuses, the claimed rows not yet sent are released and left for the
     relay.
     """
-    from .tasks import deliver, deliver_many
-
     chaos_crash = float(settings.EVENTHUB["CHAOS_CRASH_BEFORE_DISPATCH"])
     if chaos_crash and random.random() < chaos_crash:
         os.kill(os.getpid(), signal.SIGKILL)  # chaos: die between commit and dispatch
@@ -181,7 +186,7 @@ def dispatch(delivery_ids: Iterable[int]) -> int:
                     trace_context=trace_context,
                 ):
                     for _ in range(copies):
-                        _send(queue, rows, deliver, deliver_many)
+                        _send(queue, rows)
             except Exception as exc:  # the broker is down or unreachable: the relay retries
                 unsent = [row[0] for _, later in messages[index:] for row in later]
                 _release(token, unsent)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from .. import live
 from ..models import AggregateSequence, Delivery, Event
+from ..tracing import publish_span
 from . import context, dispatch, subscribers
 from .declarations import DomainEvent
 from .schema import from_wire, to_wire
@@ -62,14 +64,17 @@ def _dispatch_on_commit(ids: list[int]) -> None:
     transaction.on_commit(pending.dispatch, robust=True)  # at once outside a transaction
 
 
+def forward(sender: Any, *, event: DomainEvent, **_: Any) -> Event:
+    """The receiver of every domain signal (``DomainSignal.forward_to``): record its event."""
+    return record(event)
+
+
 def record(payload: DomainEvent) -> Event:
     """Validate ``payload`` and write it with one delivery per subscriber; dispatch on commit."""
     spec = payload.spec
     data = to_wire(payload)
     from_wire(spec.payload, data)  # the same checks a consumer's decoding will make
     flow = context.current()
-    from ..tracing import publish_span
-
     # No savepoint of its own inside the caller's transaction (two round trips per event):
     # a failure here then fails the caller's whole transaction, never a part of it.
     with transaction.atomic(savepoint=False), publish_span(spec.event_type) as trace:

@@ -16,6 +16,7 @@ import typing
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..json_numbers import json_number
 from .errors import EventValidationError
 
 
@@ -38,7 +39,7 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: to_wire(v) for k, v in value.items()}
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return json_number(value)
     return value
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from django.conf import settings
+
 from .declarations import DomainEvent
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
@@ -148,7 +150,5 @@ def queues() -> list[str]:
 
 
 def timeout_of(sub: Subscriber | None) -> float:
-    from django.conf import settings
-
     default = float(settings.EVENTHUB["DEFAULT_TIMEOUT_SECONDS"])
     return default if sub is None or sub.timeout is None else sub.timeout

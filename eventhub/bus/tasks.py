@@ -24,11 +24,10 @@ from opentelemetry import trace
 
 from . import subscribers
 from .delivery import execute, worker_name
+from .dispatch import DELIVER, DELIVER_MANY
 
 
-@shared_task(
-    name="eventhub.deliver", acks_late=True, reject_on_worker_lost=True, ignore_result=True
-)
+@shared_task(name=DELIVER, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver(delivery_id: int, dispatch_seq: int, subscriber: str | None = None) -> str:
     # Celery's run span: named for the task, tagged here with the delivery it runs.
     trace.get_current_span().set_attribute("eventhub.delivery_id", delivery_id)
@@ -40,9 +39,7 @@ def deliver(delivery_id: int, dispatch_seq: int, subscriber: str | None = None) 
     )
 
 
-@shared_task(
-    name="eventhub.deliver_many", acks_late=True, reject_on_worker_lost=True, ignore_result=True
-)
+@shared_task(name=DELIVER_MANY, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver_many(deliveries: list[tuple[int, int, str]]) -> list[str]:
     """``[(delivery_id, dispatch_seq, subscriber), ...]``, one after the other."""
     worker = worker_name()

@@ -41,6 +41,7 @@ def otlp_configured() -> bool:
 
 
 def otlp_reader() -> MetricReader:
+    # Only with an endpoint set: the exporter loads requests and protobuf (~0.2 s).
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
     return PeriodicExportingMetricReader(OTLPMetricExporter())

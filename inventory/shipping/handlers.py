@@ -1,8 +1,8 @@
-"""The shipping service's part in the order saga: ship once the payment is authorised."""
+"""The shipping service's part in the order saga: ship once the payment is authorised, to
+the items and address the payment event carries."""
 
-from eventhub.bus import Guarantee, NonRetryableError, Received, subscriber
+from eventhub.bus import Guarantee, Received, subscriber
 from orders.payments.events import PaymentAuthorized
-from orders.selectors import order_get, order_shipping_address
 
 from .services import Parcel, shipment_create
 
@@ -14,11 +14,9 @@ from .services import Parcel, shipment_create
     guarantee=Guarantee.EFFECTIVELY_ONCE,
 )
 def create_shipment(event: Received[PaymentAuthorized]) -> None:
-    order = order_get(order_id=event.data.order_id)
-    if order is None:
-        raise NonRetryableError(f"order {event.data.order_id} does not exist")
+    paid = event.data
     shipment_create(
-        order_id=order.order_id,
-        parcels=[Parcel(line.product_id, line.quantity) for line in order.lines.all()],
-        address=order_shipping_address(order),
+        order_id=paid.order_id,
+        parcels=[Parcel(item.product_id, item.quantity) for item in paid.items],
+        address=paid.shipping_address,
     )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from dataclasses import dataclass
 
 from django.db import transaction
 
+from eventhub.ids import timestamped_id
 from orders.events import ShippingAddress
 
 from .events import ShipmentCreated, ShipmentFailed, shipment_created, shipment_failed
@@ -21,10 +20,6 @@ class Parcel:
     quantity: int
 
 
-def _new_shipment_id() -> str:
-    return f"SHP-{int(time.time() * 1000)}-{secrets.token_hex(3).upper()}"
-
-
 def shipment_create(*, order_id: str, parcels: list[Parcel], address: ShippingAddress) -> Shipment:
     """Book the order's shipment, or record why not, and announce it; once per order."""
     units = sum(p.quantity for p in parcels)
@@ -34,7 +29,7 @@ def shipment_create(*, order_id: str, parcels: list[Parcel], address: ShippingAd
             return existing
         reason = refusal_reason(product_ids=[p.product_id for p in parcels], units=units)
         shipment = Shipment.objects.create(
-            shipment_id=_new_shipment_id(),
+            shipment_id=timestamped_id("SHP"),
             order_id=order_id,
             status=Shipment.Status.FAILED if reason else Shipment.Status.CREATED,
             units=units,

@@ -4,18 +4,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from eventhub.bus import DomainEvent, DomainSignal, event
+from eventhub.bus import DomainEvent, DomainSignal, event, upcaster
+from orders.events import ShippingAddress
 
 
-@event("payment.authorized", source="payment-service", aggregate="order", aggregate_key="order_id")
+@dataclass(frozen=True)
+class PaidItem:
+    product_id: str
+    quantity: int
+
+
+@event(
+    "payment.authorized",
+    version=2,
+    source="payment-service",
+    aggregate="order",
+    aggregate_key="order_id",
+)
 @dataclass(frozen=True)
 class PaymentAuthorized(DomainEvent):
-    """The order's total was authorised (saga step 2 done)."""
+    """The order's total was authorised (saga step 2 done).
+
+    Version 2 added what shipping needs, passed on from ``inventory.updated``: the items and
+    the shipping address, so that the shipment is booked from the event, not the order's rows.
+    """
 
     order_id: str
     payment_id: str
     amount: Decimal
+    items: list[PaidItem]
+    shipping_address: ShippingAddress
+
+
+@upcaster("payment.authorized", from_version=1)
+def payment_authorized_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 carried the payment only. What to ship and where is not implied by it (a
+    store-pickup guess would ship a parcel meant elsewhere), so both are lifted as null: the
+    delivery is dead-lettered naming ``items`` (schema mismatch), and the Edit & retry editor
+    opens on this payload with them to fill in."""
+    return {**data, "items": None, "shippingAddress": None}
 
 
 @event("payment.failed", source="payment-service", aggregate="order", aggregate_key="order_id")

@@ -1,11 +1,11 @@
 """The payment service's part in the order saga: authorise once stock is reserved, refund
-when the shipment fails."""
+when the shipment fails. Everything it needs comes in the events."""
 
-from eventhub.bus import Guarantee, NonRetryableError, Received, subscriber
+from eventhub.bus import Guarantee, Received, subscriber
 from inventory.events import InventoryUpdated
 from inventory.shipping.events import ShipmentFailed
-from orders.selectors import order_get
 
+from .events import PaidItem
 from .services import payment_authorize, payment_refund
 
 
@@ -16,10 +16,13 @@ from .services import payment_authorize, payment_refund
     guarantee=Guarantee.EFFECTIVELY_ONCE,
 )
 def authorize_payment(event: Received[InventoryUpdated]) -> None:
-    order = order_get(order_id=event.data.order_id)
-    if order is None:
-        raise NonRetryableError(f"order {event.data.order_id} does not exist")
-    payment_authorize(order_id=order.order_id, amount=order.total_amount)
+    reserved = event.data
+    payment_authorize(
+        order_id=reserved.order_id,
+        amount=reserved.total_amount,
+        items=[PaidItem(item.product_id, item.quantity) for item in reserved.items],
+        shipping_address=reserved.shipping_address,
+    )
 
 
 @subscriber(

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
 from eventhub.bus import NonRetryableError
+from eventhub.ids import timestamped_id
+from orders.events import ShippingAddress
 
 from .events import (
+    PaidItem,
     PaymentAuthorized,
     PaymentFailed,
     PaymentRefunded,
@@ -23,19 +24,25 @@ from .models import Payment
 from .rules import decline_reason
 
 
-def _new_payment_id() -> str:
-    return f"PAY-{int(time.time() * 1000)}-{secrets.token_hex(3).upper()}"
+def payment_authorize(
+    *,
+    order_id: str,
+    amount: Decimal,
+    items: list[PaidItem],
+    shipping_address: ShippingAddress,
+) -> Payment:
+    """Authorise or decline the order's total and announce the outcome, once per order.
 
-
-def payment_authorize(*, order_id: str, amount: Decimal) -> Payment:
-    """Authorise or decline the order's total and announce the outcome, once per order."""
+    ``items`` and ``shipping_address`` are not the payment's: an authorisation passes them on
+    to shipping in ``payment.authorized``.
+    """
     with transaction.atomic():
         existing = Payment.objects.select_for_update().filter(order_id=order_id).first()
         if existing is not None:
             return existing
         reason = decline_reason(amount)
         payment = Payment.objects.create(
-            payment_id=_new_payment_id(),
+            payment_id=timestamped_id("PAY"),
             order_id=order_id,
             amount=amount,
             status=Payment.Status.DECLINED if reason else Payment.Status.AUTHORIZED,
@@ -50,7 +57,11 @@ def payment_authorize(*, order_id: str, amount: Decimal) -> Payment:
             payment_authorized.send(
                 sender=Payment,
                 event=PaymentAuthorized(
-                    order_id=order_id, payment_id=payment.payment_id, amount=amount
+                    order_id=order_id,
+                    payment_id=payment.payment_id,
+                    amount=amount,
+                    items=items,
+                    shipping_address=shipping_address,
                 ),
             )
     return payment

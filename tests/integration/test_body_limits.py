@@ -23,7 +23,11 @@ from eventhub import body_limit
 from orders.models import Order
 from tests.conftest import http_json
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.one_pass,
+    pytest.mark.django_db(transaction=True),
+]
 
 LIMIT = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 MiB = 1024 * 1024

@@ -21,7 +21,11 @@ from django.test import Client
 from eventhub.bench.wsclient import WebSocket
 from tests.conftest import http_json
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.one_pass,
+    pytest.mark.django_db(transaction=True),
+]
 
 IDLE_SECONDS = 60.0
 UPDATE_SECONDS = 30.0

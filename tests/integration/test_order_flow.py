@@ -90,6 +90,7 @@ def test_insufficient_stock_rejects_the_order_with_the_seed_reason(worker, relay
     failed = events["inventory.check.failed"].data
     assert failed == {
         "orderId": order["orderId"],
+        "userId": "user-456",
         "reason": "insufficient_stock",
         "productId": "PROD-002",
         "available": 50,

@@ -60,7 +60,22 @@ def status_updated(order_id: str, status: str = "confirmed") -> OrderStatusUpdat
 
 def check_failed(reason: Any = "insufficient_stock") -> InventoryCheckFailed:
     return InventoryCheckFailed(
-        order_id="ORD-1", reason=reason, product_id="PROD-001", available=1, requested=2
+        order_id="ORD-1",
+        user_id="user-123",
+        reason=reason,
+        product_id="PROD-001",
+        available=1,
+        requested=2,
+    )
+
+
+def reserved(line: ReservedLine) -> InventoryUpdated:
+    return InventoryUpdated(
+        order_id="ORD-1",
+        user_id="user-123",
+        items=[line],
+        total_amount=Decimal("13998"),
+        shipping_address=store_pickup("user-123"),
     )
 
 
@@ -80,10 +95,7 @@ INVALID = [
     pytest.param(created(quantity=True), "data.items[0].quantity", id="quantity-boolean"),
     pytest.param(check_failed(reason="out_of_stock"), "data.reason", id="reason-not-in-literal"),
     pytest.param(
-        InventoryUpdated(
-            order_id="ORD-1",
-            items=[ReservedLine(product_id="PROD-001", quantity=1, remaining_stock=None)],  # type: ignore[arg-type]
-        ),
+        reserved(ReservedLine(product_id="PROD-001", quantity=1, remaining_stock=None)),  # type: ignore[arg-type]
         "data.items[0].remainingStock",
         id="remaining-stock-null",
     ),
@@ -277,10 +289,7 @@ def test_events_of_different_types_share_their_aggregates_sequence() -> None:
     sequences = [
         outbox.record(created("ORD-1")).sequence,
         outbox.record(
-            InventoryUpdated(
-                order_id="ORD-1",
-                items=[ReservedLine(product_id="PROD-001", quantity=2, remaining_stock=98)],
-            )
+            reserved(ReservedLine(product_id="PROD-001", quantity=2, remaining_stock=98))
         ).sequence,
         outbox.record(status_updated("ORD-1")).sequence,
     ]

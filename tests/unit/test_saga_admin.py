@@ -12,6 +12,7 @@ from django.test import Client
 
 from inventory.shipping.services import Parcel, shipment_create
 from orders.events import store_pickup
+from orders.payments.events import PaidItem
 from orders.payments.services import payment_authorize
 from orders.services import ItemInput, order_place, saga_step_record
 
@@ -42,7 +43,12 @@ def test_the_order_page_lists_the_saga_steps_with_their_state(admin_client: Clie
 
 
 def test_payments_and_shipments_have_admin_lists(admin_client: Client) -> None:
-    payment = payment_authorize(order_id="ORD-1", amount=Decimal(10))
+    payment = payment_authorize(
+        order_id="ORD-1",
+        amount=Decimal(10),
+        items=[PaidItem("PROD-001", 1)],
+        shipping_address=store_pickup("u1"),
+    )
     shipment = shipment_create(
         order_id="ORD-1", parcels=[Parcel("PROD-001", 1)], address=store_pickup("u1")
     )

@@ -22,6 +22,7 @@ from inventory.shipping.rules import max_units
 from inventory.shipping.services import Parcel, shipment_create
 from orders.events import ShippingAddress, store_pickup
 from orders.models import Order, SagaStep
+from orders.payments.events import PaidItem
 from orders.payments.models import Payment
 from orders.payments.rules import payment_limit
 from orders.payments.services import payment_authorize, payment_refund
@@ -31,6 +32,23 @@ from orders.services import ItemInput, order_place, order_status_set, saga_step_
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PICKUP = store_pickup("u1")
+ITEMS = [PaidItem("PROD-001", 1)]
+
+
+def authorize(order_id: str, amount: Decimal) -> Payment:
+    """Authorise ``amount`` for one unit of PROD-001 collected in store."""
+    return payment_authorize(order_id=order_id, amount=amount, items=ITEMS, shipping_address=PICKUP)
+
+
+def reserve(order_id: str, lines: list[Line]) -> bool:
+    return stock_reserve(
+        order_id=order_id,
+        lines=lines,
+        user_id="u1",
+        total_amount=Decimal(1),
+        shipping_address=PICKUP,
+    )
 
 
 def types() -> list[str]:
@@ -38,24 +56,26 @@ def types() -> list[str]:
 
 
 def test_an_authorised_payment_is_authorised_once() -> None:
-    first = payment_authorize(order_id="ORD-1", amount=Decimal("15997"))
-    second = payment_authorize(order_id="ORD-1", amount=Decimal("15997"))
+    first = authorize("ORD-1", Decimal("15997"))
+    second = authorize("ORD-1", Decimal("15997"))
     assert first.pk == second.pk and first.status == Payment.Status.AUTHORIZED
     assert types() == ["payment.authorized"]
     assert Event.objects.get().data == {
         "orderId": "ORD-1",
         "paymentId": first.payment_id,
         "amount": 15997,
+        "items": [{"productId": "PROD-001", "quantity": 1}],
+        "shippingAddress": PICKUP.as_json(),
     }
 
 
 def test_an_amount_over_the_limit_is_declined_naming_both(monkeypatch) -> None:
     monkeypatch.setenv("EVENTHUB_PAYMENT_LIMIT", "1000")
-    payment = payment_authorize(order_id="ORD-1", amount=Decimal("1000.01"))
+    payment = authorize("ORD-1", Decimal("1000.01"))
     assert payment.status == Payment.Status.DECLINED
     assert payment.reason == "payment_declined: amount 1000.01 is over the limit 1000"
     assert types() == ["payment.failed"]
-    assert payment_authorize(order_id="ORD-1", amount=Decimal("1")).status == "declined"
+    assert authorize("ORD-1", Decimal("1")).status == "declined"
     assert types() == ["payment.failed"]
 
 
@@ -69,7 +89,7 @@ def test_a_bad_payment_limit_is_named(monkeypatch, raw: str) -> None:
 def test_a_refund_is_made_once_and_needs_an_authorised_payment() -> None:
     with pytest.raises(NonRetryableError, match="no authorised payment"):
         payment_refund(order_id="ORD-1", reason="shipment_refused: x")
-    payment_authorize(order_id="ORD-1", amount=Decimal("10"))
+    authorize("ORD-1", Decimal("10"))
     payment_refund(order_id="ORD-1", reason="shipment_refused: x")
     payment_refund(order_id="ORD-1", reason="shipment_refused: x")
     payment = Payment.objects.get()
@@ -81,12 +101,12 @@ def test_the_gateway_switch_declines_the_next_n_payments() -> None:
     FaultRule.objects.create(
         subscriber="payments.gateway", enabled=True, mode=FaultRule.Mode.NEXT_N, remaining=2
     )
-    statuses = [payment_authorize(order_id=f"ORD-{i}", amount=Decimal(1)).status for i in range(3)]
+    statuses = [authorize(f"ORD-{i}", Decimal(1)).status for i in range(3)]
     assert statuses == ["declined", "declined", "authorized"]
 
 
 def test_releasing_stock_twice_puts_it_back_once() -> None:
-    assert stock_reserve(order_id="ORD-1", lines=[Line("PROD-001", 3), Line("PROD-003", 1)])
+    assert reserve("ORD-1", [Line("PROD-001", 3), Line("PROD-003", 1)])
     assert stock_release(order_id="ORD-1", reason="payment_declined: x")
     assert not stock_release(order_id="ORD-1", reason="payment_declined: x")
     assert dict(Product.objects.values_list("pk", "stock")) == {

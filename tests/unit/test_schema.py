@@ -234,6 +234,7 @@ def test_each_literal_value_is_accepted() -> None:
     for reason in ("product_not_found", "insufficient_stock"):
         data = {
             "orderId": "ORD-1",
+            "userId": "user-1",
             "reason": reason,
             "productId": "PROD-001",
             "available": 0,

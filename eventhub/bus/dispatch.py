@@ -12,9 +12,10 @@ transaction; 5-6 ms a claim on the loaded benchmark machine, 0.2-0.4 ms without)
 risks is a claim forgotten by a database *server* crash in the fraction of a second before the
 WAL writer flushes it (a later synchronous commit, such as the delivery's own, flushes it
 too): the row is then undispatched again and the relay sends it once more with the same
-dispatch number. A duplicate message is already a no-op for the worker's claim (the delivery
-is no longer pending, or its status and attempts fence it), which the chaos suite's
-duplicate-dispatch scenario checks: nothing is lost or applied twice.
+dispatch number. The worker copes with a duplicate message already: a delivery that
+succeeded skips it, and one whose attempt failed may run its retry early (without the backoff
+wait, still counted against its max attempts). The chaos suite's duplicate-dispatch scenario
+sends every message twice and finds nothing lost or applied twice.
 
 The deliveries claimed together are sent per queue: one ``deliver`` message for a lone one,
 one ``deliver_many`` message for up to ``MESSAGE_BATCH`` of them (each with its own

@@ -20,15 +20,8 @@ from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from eventhub.devtools.browser import launch_chromium
+
 FAILING = "notifications.order_confirmation"
 
 
@@ -40,7 +33,7 @@ def main() -> None:
     parser.add_argument("--out-dir", default=str(Path(__file__).parent))
     args = parser.parse_args()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
+        browser = launch_chromium(p)
         out = Path(args.out_dir)
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         context.set_default_timeout(60_000)

@@ -4,6 +4,7 @@ retry batches with progress, fault switches."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
@@ -328,6 +329,10 @@ class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
         ]
 
     def _start_batch(self, request: HttpRequest, queryset: QuerySet[Any], why: str) -> RetryBatch:
+        # A retry of dead letters as they are (one, the selected, all matching, a group) only
+        # starts a retry batch: the relay requeues them at the batch's rate
+        # (bus/retry_batches.py::advance -> bus/dead_letters.py::dead_letter_retry). An edit
+        # and retry publishes a correction instead (bus/corrections.py).
         ids = list(queryset.values_list("pk", flat=True))
         batch = retry_requested(user_id=request.user.pk, delivery_ids=ids, why=why)
         url = reverse("admin:eventhub_retrybatch_change", args=[batch.pk])
@@ -392,6 +397,22 @@ class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
             request, object_id, form_url, {**rights, **(extra_context or {})}
         )
 
+    def _posted_on_dead_letter(
+        self,
+        request: HttpRequest,
+        pk: int,
+        permitted: Callable[[HttpRequest], bool],
+        action: str,
+    ) -> Delivery | HttpResponse:
+        """What an action on one dead letter from its detail page checks first: a POST (else
+        405), by a user ``permitted`` to ``action`` dead letters (else 403), on a dead letter
+        (``_dead_or_refused``). The dead letter, or the response to send instead."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not permitted(request):
+            raise PermissionDenied(f"permission eventhub.{action}_deadletter required")
+        return self._dead_or_refused(request, pk)
+
     def _dead_or_refused(self, request: HttpRequest, pk: int) -> Delivery | HttpResponse:
         """The dead letter ``pk``; 404 if there is no such delivery, 400 if it is not dead."""
         delivery = Delivery.objects.select_related("event").filter(pk=pk).first()
@@ -439,11 +460,7 @@ class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
 
     def retry_one_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """POST from the detail page: retry this dead letter (through a retry batch)."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not self.has_retry_permission(request):
-            raise PermissionDenied("permission eventhub.retry_deadletter required")
-        found = self._dead_or_refused(request, pk)
+        found = self._posted_on_dead_letter(request, pk, self.has_retry_permission, "retry")
         if isinstance(found, HttpResponse):
             return found
         self._start_batch(request, Delivery.objects.filter(pk=found.pk), "detail page")
@@ -451,11 +468,7 @@ class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
 
     def discard_one_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """POST ``reason`` from the detail page: discard this dead letter with that reason."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not self.has_discard_permission(request):
-            raise PermissionDenied("permission eventhub.discard_deadletter required")
-        found = self._dead_or_refused(request, pk)
+        found = self._posted_on_dead_letter(request, pk, self.has_discard_permission, "discard")
         if isinstance(found, HttpResponse):
             return found
         form = DiscardForm(request.POST, auto_id="id_discard_%s")

@@ -1,10 +1,10 @@
 """Live change notices for the websocket pages, sent after commit over the channel layer.
 
-A notice says only *what* changed (an event recorded, a delivery's new status) and where
-(its flow); pages read the data itself from the database, by cursor. Group sends are
-at-most-once, so a lost notice costs latency, never data: pages resync on reconnect and
-periodically. A process coalesces its notices: one message per kind per flush carries the
-latest notice of that kind and ``count``, how many notices it stands for.
+A notice says only what *kind* of thing changed (``event``, ``delivery``, ``retryBatch``): a
+consumer reads nothing else (the shop wakes on events only, the dashboard on any), and pages
+read the data itself from the database, by cursor. Group sends are at-most-once, so a lost
+notice costs latency, never data: pages resync on reconnect and periodically. A process
+coalesces its notices: at most one message per kind per flush.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 import time
-from typing import Any
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -29,27 +28,25 @@ FLUSH_SECONDS = 0.02
 class _Notifier:
     """Coalesces this process's notices and sends them from one thread with its own event loop.
 
-    The hot path (a handler finishing) only appends to a dict; at most one message per kind
-    leaves the process every ``FLUSH_SECONDS``, carrying how many notices it stands for.
+    The hot path (a handler finishing) only adds to a set; at most one message per kind
+    leaves the process every ``FLUSH_SECONDS``.
     Safe across fork: a child process starts its own thread on first use.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.pending: dict[str, dict[str, Any]] = {}
+        self.pending: set[str] = set()
         self.wakeup = threading.Event()
         self.pid = 0
 
-    def add(self, notice: dict[str, Any]) -> None:
+    def add(self, kind: str) -> None:
         with self.lock:
             if self.pid != os.getpid():
                 self.pid = os.getpid()
-                self.pending = {}
+                self.pending = set()
                 self.wakeup = threading.Event()
                 threading.Thread(target=self._run, name="eventhub-live", daemon=True).start()
-            merged = self.pending.get(notice["kind"])
-            count = (merged or {}).get("count", 0) + 1
-            self.pending[notice["kind"]] = {**notice, "count": count}
+            self.pending.add(kind)
         self.wakeup.set()
 
     def _run(self) -> None:
@@ -60,11 +57,11 @@ class _Notifier:
             time.sleep(FLUSH_SECONDS)
             with self.lock:
                 self.wakeup.clear()
-                batch, self.pending = list(self.pending.values()), {}
-            for notice in batch:
+                batch, self.pending = sorted(self.pending), set()
+            for kind in batch:
                 try:
                     loop.run_until_complete(
-                        layer.group_send(GROUP, {"type": MESSAGE_TYPE, **notice})
+                        layer.group_send(GROUP, {"type": MESSAGE_TYPE, "kind": kind})
                     )
                 except Exception as exc:  # best effort: the database has the truth
                     log.debug("live notice dropped: %s", exc)
@@ -73,35 +70,25 @@ class _Notifier:
 _notifier = _Notifier()
 
 
-def announce(**notice: Any) -> None:
-    """Send ``notice`` to every connected page once the current transaction commits."""
-    transaction.on_commit(lambda: _notifier.add(notice), robust=True)
+def announce(kind: str) -> None:
+    """Tell every connected page that something of ``kind`` changed, once the current
+    transaction commits."""
+    transaction.on_commit(lambda: _notifier.add(kind), robust=True)
 
 
-def event_recorded(
-    *, position: int, event_type: str, correlation_id: str, aggregate_id: str
-) -> None:
-    announce(
-        kind="event",
-        position=position,
-        eventType=event_type,
-        correlationId=correlation_id,
-        aggregateId=aggregate_id,
-    )
+def event_recorded() -> None:
+    announce("event")
 
 
-def delivery_changed(*, delivery_id: int, status: str, correlation_id: str) -> None:
-    announce(kind="delivery", id=delivery_id, status=status, correlationId=correlation_id)
+def delivery_changed() -> None:
+    announce("delivery")
 
 
-def delivery_running(*, delivery_id: int, correlation_id: str) -> None:
+def retry_batch_changed() -> None:
+    announce("retryBatch")
+
+
+def delivery_running() -> None:
     """A delivery's handler started: sent now, not on commit (a successful attempt commits
     its start and its success together, so "running" is never in the database)."""
-    _notifier.add(
-        {
-            "kind": "delivery",
-            "id": delivery_id,
-            "status": "running",
-            "correlationId": correlation_id,
-        }
-    )
+    _notifier.add("delivery")

@@ -85,7 +85,7 @@ MIDDLEWARE = [
     "eventhub.middleware.CorrelationIdMiddleware",
 ]
 
-# The benchmark (bin/bench) adds its naive peer view with eventhub.bench.urls.
+# The benchmark (bin/bench) adds its naive peer view with eventhub.devtools.bench.urls.
 ROOT_URLCONF = os.environ.get("EVENTHUB_ROOT_URLCONF", "eventhub.urls")
 TEMPLATES = [
     {

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from eventhub.bus import DomainEvent, DomainSignal, event, upcaster
-from orders.events import ShippingAddress
+from orders.events import ShippingAddress, order_created_data
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,17 @@ class InventoryUpdated(DomainEvent):
 @upcaster("inventory.updated", from_version=1)
 def inventory_updated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """Version 1 said only which lines were reserved. The user, the total and the address are
-    not implied by anything it holds, and a guess would mail, charge or ship wrongly, so they
-    are lifted as null: the delivery is dead-lettered naming ``userId`` (schema mismatch), and
-    the Edit & retry editor opens on this payload with the three fields to fill in."""
-    return {**data, "userId": None, "totalAmount": None, "shippingAddress": None}
+    what the order's ``order.created`` said, copied from the event log (append-only, so every
+    read gives the same). An order whose ``order.created`` the log does not hold gets them as
+    null: the delivery is dead-lettered naming ``userId`` rather than acting on a guess, and
+    Edit & retry opens on this payload with the fields to fill in."""
+    placed = order_created_data(str(data.get("orderId", "")))
+    return {
+        **data,
+        "userId": placed.get("userId"),
+        "totalAmount": placed.get("totalAmount"),
+        "shippingAddress": placed.get("shippingAddress"),
+    }
 
 
 @event(
@@ -98,10 +105,10 @@ class InventoryReleased(DomainEvent):
 
 @upcaster("inventory.check.failed", from_version=1)
 def inventory_check_failed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 did not say whose order it was, and nothing in it implies the user: it is
-    lifted with ``userId`` null, so the delivery is dead-lettered naming it (schema mismatch)
-    rather than mailing a guessed address; Edit & retry supplies the user."""
-    return {**data, "userId": None}
+    """Version 1 did not say whose order it was: the user is the one the order's
+    ``order.created`` names in the event log, or null (dead-lettered naming ``userId``) when
+    the log does not hold it."""
+    return {**data, "userId": order_created_data(str(data.get("orderId", ""))).get("userId")}
 
 
 inventory_updated = DomainSignal(InventoryUpdated)

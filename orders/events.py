@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from eventhub.bus import DomainEvent, DomainSignal, event, upcaster
+from eventhub.bus.event_log import first_recorded
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ class OrderCreated(DomainEvent):
 def order_created_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """Version 1 had no shipping address: those orders are collected in store."""
     return {**data, "shippingAddress": store_pickup(str(data.get("userId", ""))).as_json()}
+
+
+def order_created_data(order_id: str) -> dict[str, Any]:
+    """What the order's ``order.created`` said (current version, wire form), read from the
+    event log; ``{}`` if the log does not hold it. For the upcasters of the saga's later
+    events, whose version 1 left the user, total, items and address to be looked up."""
+    return first_recorded("order.created", aggregate_type="order", aggregate_id=order_id)
 
 
 @event("order.status.updated", source="order-service", aggregate="order", aggregate_key="order_id")

@@ -164,17 +164,8 @@ def dead_letter_correct(
             max_attempts=sub.max_attempts,
             next_attempt_at=now,
         )
-        live.event_recorded(
-            position=fixed.pk,
-            event_type=fixed.event_type,
-            correlation_id=fixed.correlation_id,
-            aggregate_id=fixed.aggregate_id,
-        )
-        live.delivery_changed(
-            delivery_id=original.pk,
-            status=Delivery.Status.RESOLVED,
-            correlation_id=event.correlation_id,
-        )
+        live.event_recorded()
+        live.delivery_changed()
         transaction.on_commit(partial(dispatch.dispatch, [delivery.pk]), robust=True)
     original.refresh_from_db()
     return original, fixed, diff

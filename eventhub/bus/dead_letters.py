@@ -48,13 +48,8 @@ def dead_letter_retry(*, delivery_ids: Iterable[int], now: datetime | None = Non
                 updated_at=now,
             )
             requeued.extend(pks)
-        for pk, correlation_id in Delivery.objects.filter(pk__in=requeued).values_list(
-            "pk", "event__correlation_id"
-        ):
-            live.delivery_changed(
-                delivery_id=pk, status=Delivery.Status.PENDING, correlation_id=correlation_id
-            )
         if requeued:
+            live.delivery_changed()
             transaction.on_commit(partial(dispatch.dispatch, list(requeued)), robust=True)
     return requeued
 
@@ -76,10 +71,6 @@ def dead_letter_discard(*, delivery_ids: Iterable[int], reason: str) -> list[int
             discard_reason=reason[:2000],
             updated_at=timezone.now(),
         )
-        for pk, correlation_id in Delivery.objects.filter(pk__in=discarded).values_list(
-            "pk", "event__correlation_id"
-        ):
-            live.delivery_changed(
-                delivery_id=pk, status=Delivery.Status.DISCARDED, correlation_id=correlation_id
-            )
+        if discarded:
+            live.delivery_changed()
     return discarded

@@ -138,11 +138,7 @@ def _mark_succeeded(delivery: Delivery, attempt: Attempt) -> None:
     if not updated:
         raise LeaseLost(f"delivery {delivery.pk} attempt {attempt.number} was taken over")
     Attempt.objects.filter(pk=attempt.pk).update(outcome=Attempt.Outcome.SUCCEEDED, finished_at=now)
-    live.delivery_changed(
-        delivery_id=delivery.pk,
-        status=Delivery.Status.SUCCEEDED,
-        correlation_id=delivery.event.correlation_id,
-    )
+    live.delivery_changed()
 
 
 def execute(
@@ -264,8 +260,7 @@ def _execute_at_once(delivery_id: int, dispatch_seq: int, worker: str) -> str:
                     raise _UseLease
                 if start > delivery.attempts and (outcome := _resume_after_lost(delivery, start)):
                     return outcome
-                event = delivery.event
-                live.delivery_running(delivery_id=delivery.pk, correlation_id=event.correlation_id)
+                live.delivery_running()
                 span = span_scope.enter_context(
                     tracing.process_span(delivery, link_only=delivery.retried_at is not None)
                 )
@@ -280,11 +275,7 @@ def _execute_at_once(delivery_id: int, dispatch_seq: int, worker: str) -> str:
                 )
                 if time.monotonic() - clock > LATE_COMMIT_SECONDS:
                     Delivery.objects.filter(pk=delivery.pk).update(updated_at=timezone.now())
-                live.delivery_changed(
-                    delivery_id=delivery.pk,
-                    status=Delivery.Status.SUCCEEDED,
-                    correlation_id=event.correlation_id,
-                )
+                live.delivery_changed()
         except _UseLease:
             raise
         except Exception as exc:
@@ -368,11 +359,7 @@ def _execute_leased(delivery_id: int, dispatch_seq: int, worker: str, subscriber
         attempt = Attempt.objects.create(
             delivery=delivery, number=delivery.attempts, worker=worker, started_at=timezone.now()
         )
-        live.delivery_changed(
-            delivery_id=delivery.pk,
-            status=delivery.status,
-            correlation_id=delivery.event.correlation_id,
-        )
+        live.delivery_changed()
     name = delivery.subscriber
     sub = subscribers.get(name)
     event = delivery.event
@@ -447,11 +434,7 @@ def fail_attempt(
             delivery.dead_at = now
             _publish_dead_letter(delivery, error)
         delivery.save()
-        live.delivery_changed(
-            delivery_id=delivery.pk,
-            status=delivery.status,
-            correlation_id=delivery.event.correlation_id,
-        )
+        live.delivery_changed()
     _log_failure(delivery, error)
     return str(delivery.status)
 

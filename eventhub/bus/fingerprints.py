@@ -1,7 +1,7 @@
 """Failure fingerprints: the exception type and the first frame in the project's own code.
 
 Dead letters that fail the same way group together even when their messages differ (an
-order ID, an amount): ``ValueError at notifications.handlers:on_order_created``. The frame
+order ID, an amount): ``ValueError at notifications.handlers:send_order_confirmation``. The frame
 is the outermost one whose file lies under the project root but outside the bus itself
 (``eventhub/bus``, which calls every handler) and outside installed packages: the
 handler's own code. Pure text parsing of ``traceback.format_exc()`` output, so it runs

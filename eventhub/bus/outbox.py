@@ -106,12 +106,7 @@ def record(payload: DomainEvent) -> Event:
             )
             for sub in subscribers.for_event_type(spec.event_type)
         )
-        live.event_recorded(
-            position=event.pk,
-            event_type=event.event_type,
-            correlation_id=event.correlation_id,
-            aggregate_id=aggregate_id,
-        )
+        live.event_recorded()
     ids = [d.pk for d in deliveries]
     if ids:
         _dispatch_on_commit(ids)

@@ -112,7 +112,7 @@ def retry_batch_create(
                 change_message=f"Started: retry {len(ids)} dead letter(s) at {rate}/s{why}",
                 single_object=False,
             )
-        _announce(batch)
+        live.retry_batch_changed()
     return batch
 
 
@@ -140,7 +140,7 @@ def retry_batch_cancel(*, batch_id: int, user_id: int | None) -> bool:
                 ),
                 single_object=False,
             )
-        _announce(batch)
+        live.retry_batch_changed()
     return True
 
 
@@ -188,8 +188,7 @@ def _requeue_slice(batch: RetryBatch, allowed: Allowance, now: datetime) -> int:
                 single_object=False,
             )
         RetryBatch.objects.filter(pk=batch.pk).update(requeued=F("requeued") + len(ids))
-        batch.refresh_from_db()
-        _announce(batch)
+        live.retry_batch_changed()
     return len(ids)
 
 
@@ -198,14 +197,3 @@ def retried_message(batch: RetryBatch) -> str:
     if batch.reason:
         return f"Retried ({batch.reason}; batch {batch.pk})"
     return f"Retried (batch {batch.pk})"
-
-
-def _announce(batch: RetryBatch) -> None:
-    live.announce(
-        kind="retryBatch",
-        id=batch.pk,
-        done=batch.done,
-        total=batch.total,
-        requeued=batch.requeued,
-        status=batch.status,
-    )

@@ -45,7 +45,11 @@ class RetryPolicy:
 
     def delay_after(self, attempt: int, *, scale: float = 1.0) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        delay = min(self.max_delay, self.base_delay * self.factor ** (attempt - 1))
+        try:
+            grown = self.base_delay * self.factor ** (attempt - 1)
+        except OverflowError:  # 2.0 ** 1024: attempt numbers go on across dead-letter retries
+            grown = self.max_delay
+        delay = min(self.max_delay, grown)
         return delay * scale * random.uniform(1 - self.jitter, 1 + self.jitter)
 
 

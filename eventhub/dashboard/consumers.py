@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,12 +26,12 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from ..consumers import LiveConsumer
+from ..middleware import VALID as CORRELATION_ID
 from . import access, shared_reads, timeline
 from .stream import TimelineStream
 
 log = logging.getLogger(__name__)
 
-CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 FLOW_EVENTS_LIMIT = 1000
 
 
@@ -154,7 +153,7 @@ class DashboardConsumer(LiveConsumer):
             self.start_pump()
         elif kind == "flow":
             correlation_id = content.get("correlationId")
-            if isinstance(correlation_id, str) and CORRELATION_ID.match(correlation_id):
+            if isinstance(correlation_id, str) and CORRELATION_ID.fullmatch(correlation_id):
                 await self.send_checked(lambda: self._flow(correlation_id))
         elif kind == "attempts":
             delivery_id = _int(content.get("deliveryId"))

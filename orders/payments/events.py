@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from eventhub.bus import DomainEvent, DomainSignal, event, upcaster
-from orders.events import ShippingAddress
+from orders.events import ShippingAddress, order_created_data
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,19 @@ class PaymentAuthorized(DomainEvent):
 
 @upcaster("payment.authorized", from_version=1)
 def payment_authorized_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 carried the payment only. What to ship and where is not implied by it (a
-    store-pickup guess would ship a parcel meant elsewhere), so both are lifted as null: the
-    delivery is dead-lettered naming ``items`` (schema mismatch), and the Edit & retry editor
-    opens on this payload with them to fill in."""
-    return {**data, "items": None, "shippingAddress": None}
+    """Version 1 carried the payment only. What to ship and where is what the order's
+    ``order.created`` said, copied from the event log (append-only, so every read gives the
+    same); null when the log does not hold it, so the delivery is dead-lettered naming
+    ``items`` rather than shipping a guess."""
+    placed = order_created_data(str(data.get("orderId", "")))
+    items = placed.get("items")
+    return {
+        **data,
+        "items": None
+        if items is None
+        else [{"productId": i["productId"], "quantity": i["quantity"]} for i in items],
+        "shippingAddress": placed.get("shippingAddress"),
+    }
 
 
 @event("payment.failed", source="payment-service", aggregate="order", aggregate_key="order_id")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,16 +11,8 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from eventhub.devtools.browser import CHROMIUM, launch_chromium
+
 STAFF_USERNAME = "staff"
 STAFF_PASSWORD = "staff-password-1"
 
@@ -46,11 +37,7 @@ def chromium() -> Iterator[Any]:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=shutil.which(CHROMIUM) or CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS,
-            )
+            browser = launch_chromium(playwright)
             try:
                 yield browser
             finally:

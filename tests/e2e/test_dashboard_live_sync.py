@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from eventhub.loadgen import probes_publish
+from eventhub.devtools.loadgen import probes_publish
 from eventhub.models import Event
 from tests.conftest import http_json, wait_until
 from tests.integration.flows import SEED_ORDER

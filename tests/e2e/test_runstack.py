@@ -103,23 +103,31 @@ def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
     return left
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def fresh_env(tmp_path: Path) -> dict[str, str]:
+    """This environment without the services' URLs, and a var dir of the test's own."""
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in {"REDIS_URL", "DATABASE_URL", "CELERY_BROKER_URL", "CHANNEL_LAYER_URL"}
     }
     env.update(EVENTHUB_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
-    with running_stack(tmp_path, env) as running:
+    return env
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(tmp_path, fresh_env(tmp_path)) as running:
         yield running
 
 
 @contextlib.contextmanager
-def running_stack(tmp_path: Path, env: dict[str, str]) -> Iterator[Stack]:
-    """``manage.py runstack`` on a free port, answering; killed with what it left at exit."""
-    port = free_port()
-    log = tmp_path / "runstack.log"
+def running_stack(
+    tmp_path: Path, env: dict[str, str], *, port: int | None = None, log_name: str = "runstack.log"
+) -> Iterator[Stack]:
+    """``manage.py runstack`` on ``port`` (a free one by default), answering; killed with what
+    it left at exit."""
+    port = port or free_port()
+    log = tmp_path / log_name
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "runstack", "--port", str(port)],
@@ -175,7 +183,8 @@ def stop_and_check(stack: Stack, sig: signal.Signals) -> None:
     assert "runstack: stopped" in stack.output()
 
 
-def test_places_an_order_and_stops_every_process_on_sigint(stack: Stack) -> None:
+def place_order_until_confirmed(stack: Stack, *, after: str = "") -> None:
+    """One PROD-001 through the shop's API, polled until the saga confirms it."""
     status, created = stack.request(
         "POST",
         "/orders",
@@ -183,12 +192,15 @@ def test_places_an_order_and_stops_every_process_on_sigint(stack: Stack) -> None
     )
     assert status == 201, created
     order_id = created["data"]["orderId"]
+    poll(
+        lambda: stack.request("GET", f"/orders/{order_id}")[1]["data"]["status"] == "confirmed",
+        seconds=FLOW_SECONDS,
+        what=f"order {order_id} becoming confirmed{after}",
+    )
 
-    def confirmed() -> dict[str, Any] | None:
-        order = stack.request("GET", f"/orders/{order_id}")[1]["data"]
-        return order if order["status"] == "confirmed" else None
 
-    poll(confirmed, seconds=FLOW_SECONDS, what=f"order {order_id} becoming confirmed")
+def test_places_an_order_and_stops_every_process_on_sigint(stack: Stack) -> None:
+    place_order_until_confirmed(stack)
     products = {p["productId"]: p for p in stack.request("GET", "/inventory")[1]["data"]}
     assert products["PROD-001"]["stock"] == 99
 
@@ -269,28 +281,11 @@ def test_starts_again_right_after_a_stop_that_left_time_wait_sockets(
     assert stack.proc.wait(timeout=EXIT_SECONDS) == 0, stack.output()
     assert time_wait_sockets(port) > 0  # what made the port look taken
 
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
-    env.update(EVENTHUB_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
-    log = tmp_path / "runstack-again.log"
     assert time_wait_sockets(port) > 0  # still there as it starts again
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runstack", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    again = Stack(proc, port, log)
-    try:
-        poll(again.answers, seconds=START_SECONDS, what="the restarted stack answering")
+    with running_stack(
+        tmp_path, fresh_env(tmp_path), port=port, log_name="runstack-again.log"
+    ) as again:
         assert "is in use" not in again.output()
-    finally:
-        leftovers = again.descendants()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(EXIT_SECONDS)
-        for process in alive(leftovers):
-            process.kill()
 
 
 def test_a_crashed_embedded_redis_is_started_again_and_orders_flow(stack: Stack) -> None:
@@ -306,16 +301,5 @@ def test_a_crashed_embedded_redis_is_started_again_and_orders_flow(stack: Stack)
         seconds=START_SECONDS,
         what="a new redis-server",
     )
-    status, created = stack.request(
-        "POST",
-        "/orders",
-        {"userId": "user-789", "items": [{"productId": "PROD-001", "quantity": 1, "price": 6999}]},
-    )
-    assert status == 201, created
-    order_id = created["data"]["orderId"]
-    poll(
-        lambda: stack.request("GET", f"/orders/{order_id}")[1]["data"]["status"] == "confirmed",
-        seconds=FLOW_SECONDS,
-        what=f"order {order_id} becoming confirmed after the Redis restart",
-    )
+    place_order_until_confirmed(stack, after=" after the Redis restart")
     assert stack.proc.poll() is None

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import ClientConnection
 
-from eventhub.bench.wsclient import WebSocket
+from eventhub.devtools.websocket_client import connect, received
 from tests.e2e.test_runstack import (
     EXIT_SECONDS,
     FLOW_SECONDS,
@@ -115,7 +116,7 @@ class Operator:
 class Dashboard:
     """The dashboard's websocket, read in the background: every delivery status it pushed."""
 
-    def __init__(self, socket: WebSocket) -> None:
+    def __init__(self, socket: ClientConnection) -> None:
         self.socket = socket
         self.statuses: dict[int, list[str]] = {}
         self.closed = False
@@ -123,7 +124,7 @@ class Dashboard:
 
     async def _run(self) -> None:
         try:
-            while (text := await self.socket.recv()) is not None:
+            async for text in received(self.socket):
                 message = json.loads(text)
                 for delivery in message.get("deliveries", []):
                     seen = self.statuses.setdefault(delivery["id"], [])
@@ -151,10 +152,10 @@ async def operate(base: str, port: int) -> None:
 
     session = f"sessionid={operator.cookie('sessionid')}"
     headers = {"Origin": base, "Cookie": session}
-    shop = await WebSocket.connect("127.0.0.1", port, "/ws/shop/", headers)
-    socket = await WebSocket.connect("127.0.0.1", port, "/ws/dashboard/", headers)
+    shop = await connect("127.0.0.1", port, "/ws/shop/", headers)
+    socket = await connect("127.0.0.1", port, "/ws/dashboard/", headers)
     dashboard = Dashboard(socket)
-    await socket.send_text(json.dumps({"type": "resume", "cursor": None}))
+    await socket.send(json.dumps({"type": "resume", "cursor": None}))
 
     # 1. An order that goes through.
     order = {"userId": "user-789", "items": [{"productId": "PROD-001", "quantity": 1}]}

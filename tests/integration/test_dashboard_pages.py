@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from eventhub.dashboard.stream import TimelineStream
-from eventhub.loadgen import probes_publish
+from eventhub.devtools.loadgen import probes_publish
 from eventhub.models import Event
 from orders.shop import SESSION_KEY
 

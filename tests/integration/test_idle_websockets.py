@@ -17,8 +17,10 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
-from eventhub.bench.wsclient import WebSocket
+from eventhub.devtools.websocket_client import connect, received
 from tests.conftest import http_json
 
 pytestmark = [
@@ -41,7 +43,7 @@ def staff_cookie() -> str:
 class Reader:
     """Reads one socket in the background: its JSON messages, and whether it was closed."""
 
-    def __init__(self, name: str, socket: WebSocket) -> None:
+    def __init__(self, name: str, socket: ClientConnection) -> None:
         self.name = name
         self.socket = socket
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -51,10 +53,10 @@ class Reader:
 
     async def _run(self) -> None:
         try:
-            while (text := await self.socket.recv()) is not None:
+            async for text in received(self.socket):
                 await self.messages.put(json.loads(text))
             self.close_reason = "the server sent a close frame"
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        except (ConnectionError, ConnectionClosed) as exc:
             self.close_reason = f"the connection broke: {exc!r}"
         self.closed.set()
 
@@ -77,8 +79,8 @@ def stock_of(message: dict[str, Any], product_id: str) -> int | None:
 
 async def hold_idle_then_order(port: int, cookie: str) -> None:
     origin = {"Origin": f"http://127.0.0.1:{port}"}
-    shop = await WebSocket.connect("127.0.0.1", port, "/ws/shop/", origin)
-    dashboard = await WebSocket.connect(
+    shop = await connect("127.0.0.1", port, "/ws/shop/", origin)
+    dashboard = await connect(
         "127.0.0.1",
         port,
         "/ws/dashboard/",
@@ -89,7 +91,7 @@ async def hold_idle_then_order(port: int, cookie: str) -> None:
     first = await shop_reader.wait_for(lambda m: m["type"] == "shop", "first snapshot")
     assert stock_of(first, "PROD-001") == 100
     await dashboard_reader.wait_for(lambda m: m["type"] == "hello", "hello")
-    await dashboard.send_text(json.dumps({"type": "resume", "cursor": None}))
+    await dashboard.send(json.dumps({"type": "resume", "cursor": None}))
     await dashboard_reader.wait_for(lambda m: m["type"] == "batch", "first batch")
 
     # Nothing is published for IDLE_SECONDS: no channel-layer message reaches either socket.

@@ -6,27 +6,19 @@ split counts here, the database-derived figures must not.
 
 from __future__ import annotations
 
-import gzip
 import re
 import signal
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -35,6 +27,7 @@ from eventhub.metrics.pushed import observe_database
 from eventhub.models import Attempt, Delivery, Event, FaultRule
 from tests.conftest import ROOT, wait_until
 from tests.integration.flows import SEED_ORDER, place_order, wait_for_flow
+from tests.integration.otlp import OtlpReceiver, otlp_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -216,72 +209,14 @@ def test_the_database_readings_are_observable_instruments_for_the_otlp_push(redi
     assert points["eventhub.outbox.lag"] == [({}, 0)]
 
 
-class MetricsReceiver(ThreadingHTTPServer):
-    """A small OTLP/HTTP metrics receiver: (service, metric, attributes, value) per point."""
-
-    def __init__(self) -> None:
-        self.points: list[tuple[str, str, dict[str, str], float]] = []
-        self.instances: set[tuple[str, str]] = set()  # (service, service.instance.id)
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _MetricsHandler)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def of(self, service: str, metric: str) -> list[tuple[dict[str, str], float]]:
-        with self.lock:
-            return [(a, v) for s, m, a, v in self.points if (s, m) == (service, metric)]
-
-
-class _MetricsHandler(BaseHTTPRequestHandler):
-    server: MetricsReceiver
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        request = ExportMetricsServiceRequest()
-        if self.path == "/v1/metrics":
-            request = ExportMetricsServiceRequest.FromString(body)
-        for resource in request.resource_metrics:
-            names = {a.key: a.value.string_value for a in resource.resource.attributes}
-            service = names["service.name"]
-            with self.server.lock:
-                self.server.instances.add((service, names.get("service.instance.id", "")))
-            for scope in resource.scope_metrics:
-                for metric in scope.metrics:
-                    kind = metric.WhichOneof("data")
-                    if kind not in ("sum", "gauge"):
-                        continue
-                    for point in getattr(metric, kind).data_points:
-                        value: Any = getattr(point, point.WhichOneof("value"))
-                        attributes = {a.key: a.value.string_value for a in point.attributes}
-                        with self.server.lock:
-                            self.server.points.append((service, metric.name, attributes, value))
-        reply = ExportMetricsServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def metrics_receiver() -> Iterator[MetricsReceiver]:
-    server = MetricsReceiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def metrics_receiver() -> Iterator[OtlpReceiver]:
+    with otlp_receiver() as server:
+        yield server
 
 
 def test_the_relay_pushes_the_database_readings_over_otlp(
-    worker_env: dict[str, str], metrics_receiver: MetricsReceiver, tmp_path: Path
+    worker_env: dict[str, str], metrics_receiver: OtlpReceiver, tmp_path: Path
 ):
     """At the SDK's default export interval (60 s): the relay's exit flushes one push."""
     order = place_order(SEED_ORDER)  # no worker: its deliveries wait at the broker

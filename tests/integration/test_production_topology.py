@@ -32,7 +32,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
-from eventhub.bench.wsclient import WebSocket
+from eventhub.devtools.websocket_client import connect
 from eventhub.models import Attempt, Delivery, FaultRule
 from inventory.models import Reservation
 from orders.models import Order, SagaStep
@@ -196,7 +196,7 @@ def _staff_cookie() -> str:
 async def _watch_order(stack: Honcho, cookie: str) -> tuple[dict[str, Any], list[str]]:
     """Connect a dashboard to web.2, place an order through web.1, read until it ends."""
     watcher, placer = stack.port + 1, stack.port
-    socket_ = await WebSocket.connect(
+    socket_ = await connect(
         "127.0.0.1",
         watcher,
         "/ws/dashboard/",
@@ -206,8 +206,8 @@ async def _watch_order(stack: Honcho, cookie: str) -> tuple[dict[str, Any], list
         },
     )
     try:
-        assert json.loads(await socket_.recv() or "{}")["type"] == "hello"
-        await socket_.send_text(json.dumps({"type": "resume"}))
+        assert json.loads(await socket_.recv())["type"] == "hello"
+        await socket_.send(json.dumps({"type": "resume"}))
         placed = await asyncio.to_thread(
             http_json, "POST", f"http://127.0.0.1:{placer}/orders", SEED_ORDER
         )
@@ -216,9 +216,7 @@ async def _watch_order(stack: Honcho, cookie: str) -> tuple[dict[str, Any], list
 
         async def until_final_event() -> None:
             while "order.status.updated" not in seen:
-                text = await socket_.recv()
-                assert text is not None, "the dashboard closed its socket"
-                message = json.loads(text)
+                message = json.loads(await socket_.recv())  # a close raises ConnectionClosed
                 if message.get("type") == "batch":
                     seen.extend(
                         e["eventType"]

@@ -31,10 +31,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.test import Client
+from websockets.asyncio.client import ClientConnection
 
-from eventhub.bench.wsclient import WebSocket
 from eventhub.dashboard import access
 from eventhub.dashboard.consumers import DashboardConsumer
+from eventhub.devtools.websocket_client import connect, received
 from eventhub.routing import websocket_application
 from orders.services import ItemInput, order_place
 from orders.shop import SESSION_KEY as SHOP_SESSION_KEY
@@ -198,8 +199,8 @@ def login_cookie(user: Any) -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-async def daphne_dashboard(port: int, session_key: str, *, resume: bool = True) -> WebSocket:
-    socket = await WebSocket.connect(
+async def daphne_dashboard(port: int, session_key: str, *, resume: bool = True) -> ClientConnection:
+    socket = await connect(
         "127.0.0.1",
         port,
         "/ws/dashboard/",
@@ -208,20 +209,20 @@ async def daphne_dashboard(port: int, session_key: str, *, resume: bool = True) 
             "Cookie": f"{settings.SESSION_COOKIE_NAME}={session_key}",
         },
     )
-    assert json.loads(await asyncio.wait_for(socket.recv(), 10) or "{}")["type"] == "hello"
+    assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "hello"
     if resume:
-        await socket.send_text(json.dumps({"type": "resume", "cursor": None}))
+        await socket.send(json.dumps({"type": "resume", "cursor": None}))
     return socket
 
 
 async def read_until_closed(
-    socket: WebSocket, done: Callable[[dict[str, Any]], bool], timeout: float
+    socket: ClientConnection, done: Callable[[dict[str, Any]], bool], timeout: float
 ) -> list[dict[str, Any]]:
     """Messages until ``done(message)`` or the server's close (see ``socket.close_code``)."""
     messages: list[dict[str, Any]] = []
 
     async def read() -> None:
-        while (text := await socket.recv()) is not None:
+        async for text in received(socket):
             messages.append(json.loads(text))
             if done(messages[-1]):
                 return
@@ -268,8 +269,9 @@ def test_a_logout_closes_that_sessions_socket_on_daphne_at_once(start_web: Any) 
         socket = await daphne_dashboard(web.port, other_session)
         flow = await database_sync_to_async(publish_flow)()
         await read_until_closed(socket, lambda m: flow in flows_in(m), 30)
+        still_open = socket.close_code is None  # before this client closes it
         await socket.close()
-        return socket.close_code is None
+        return still_open
 
     assert async_to_sync(other_streams)()
 

@@ -1,4 +1,4 @@
-"""The benchmark's own helpers: statistics, the websocket framing, the plan and the targets.
+"""The benchmark's own helpers: statistics, the websocket client, the plan and the targets.
 
 Only the pure parts: the benchmark itself (``bin/bench``) prints figures and is never run by
 the suite (R11: performance is measured by a command, not by timed assertions).
@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 from django.core.management.base import CommandError
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
-from eventhub.bench.stats import cost, growth, percentile, rate, ratio, summarize
-from eventhub.bench.wsclient import OP_TEXT, accept_key, encode_frame, read_frame, unmask
+from eventhub.devtools.bench import matrix, targets
+from eventhub.devtools.bench.stats import cost, growth, percentile, rate, ratio, summarize
+from eventhub.devtools.websocket_client import connect, received
 from eventhub.management.commands import eventhub_bench
 
 pytestmark = pytest.mark.bench
@@ -45,25 +48,37 @@ def test_ratio_cost_growth_rate() -> None:
     assert rate(300, 2.0) == 150.0 and rate(1, 0) is None
 
 
-def test_websocket_accept_key_matches_rfc_6455_example() -> None:
-    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+async def _read_from(close: str) -> tuple[list[str], int | None]:
+    """A server that sends two messages (one of 200 kB, a replay's size) then closes as
+    ``close`` says; what ``received`` read, and the close code the client saw."""
+
+    async def handler(server_side: ServerConnection) -> None:
+        await server_side.send("hello")
+        await server_side.send("x" * 200_000)
+        if close == "4401":
+            await server_side.close(4401)
+        else:
+            server_side.transport.abort()  # no close frame: the connection is lost
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        socket = await connect("127.0.0.1", port, "/ws/", {"Origin": "http://127.0.0.1"})
+        texts = []
+        try:
+            async for text in received(socket):
+                texts.append(text[:5])
+        finally:
+            await socket.close()
+    return texts, socket.close_code
 
 
-@pytest.mark.parametrize("size", [0, 5, 125, 126, 65_535, 65_536])
-def test_client_frames_are_masked_and_read_back(size: int) -> None:
-    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
-    frame = encode_frame(OP_TEXT, payload, mask=b"\x01\x02\x03\x04")
-    assert frame[1] & 0x80  # clients must mask
-    if size:
-        assert frame[-size:] == unmask(payload, b"\x01\x02\x03\x04") != payload
+def test_the_websocket_client_reads_until_the_servers_close_with_any_code() -> None:
+    assert asyncio.run(_read_from("4401")) == (["hello", "xxxxx"], 4401)
 
-    async def read() -> tuple[bool, int, bytes]:
-        reader = asyncio.StreamReader()
-        reader.feed_data(frame)
-        reader.feed_eof()
-        return await read_frame(reader)
 
-    assert asyncio.run(read()) == (True, OP_TEXT, payload)
+def test_the_websocket_client_raises_when_the_connection_is_lost() -> None:
+    with pytest.raises(ConnectionClosed):
+        asyncio.run(_read_from("abort"))
 
 
 def _options(**overrides: Any) -> dict[str, Any]:
@@ -74,18 +89,15 @@ def _options(**overrides: Any) -> dict[str, Any]:
 
 
 def test_plan_takes_the_preset_unless_a_count_is_given() -> None:
-    command = eventhub_bench.Command()
-    quick = command.plan(_options(quick=True, deliveries=123))
+    quick = matrix.plan_from(_options(quick=True, deliveries=123))
     assert quick["deliveries"] == 123
-    assert quick["orders"] == eventhub_bench.PRESETS["quick"]["orders"]
-    assert (
-        command.plan(_options())["rss_deliveries"]
-        == eventhub_bench.PRESETS["full"]["rss_deliveries"]
-    )
+    assert quick["orders"] == matrix.PRESETS["quick"]["orders"]
+    full = matrix.plan_from(_options())
+    assert full["rss_deliveries"] == matrix.PRESETS["full"]["rss_deliveries"]
     with pytest.raises(CommandError):
-        command.plan(_options(phases="drain,nonsense"))
+        matrix.plan_from(_options(phases="drain,nonsense"))
     with pytest.raises(CommandError):
-        command.plan(_options(variants="tracing-maybe"))
+        matrix.plan_from(_options(variants="tracing-maybe"))
 
 
 def _variant(vendor: str, tracing: bool, deliveries: float, **extra: Any) -> dict[str, Any]:
@@ -103,10 +115,10 @@ def test_targets_and_tracing_cost() -> None:
         _variant("postgresql", False, 300.0, rss={"growth": 0.01}),
         {"database": {"vendor": "sqlite"}, "variant": "tracing-on", "error": 1},
     ]
-    costs = eventhub_bench.tracing_costs(results)
+    costs = targets.tracing_costs(results)
     assert costs["postgresql"]["deliveries_per_s"] == 0.1
     assert costs["postgresql"]["orders_per_s"] is None  # phase not run
-    rows = {(r["target"], r["variant"]): r for r in eventhub_bench.targets(results, costs)}
+    rows = {(r["target"], r["variant"]): r for r in targets.targets(results, costs)}
     drain = rows[("deliveries/s >= 0.6 x no-op drain", "postgresql, tracing on")]
     assert drain["measured"] == 0.675 and drain["met"] is True
     latency = rows[("publish->handler-start p99 <= no-op p99 + 10 ms", "postgresql, tracing on")]
@@ -117,13 +129,13 @@ def test_targets_and_tracing_cost() -> None:
 
 
 def test_the_report_renders_targets_figures_and_tracing_costs_as_markdown() -> None:
-    from eventhub.bench.report import render
+    from eventhub.devtools.bench.report import render
 
     results = [
         _variant("postgresql", True, 270.0, latency={"p99_over_noop_ms": 12.5}),
         _variant("postgresql", False, 300.0, rss={"growth": 0.01}),
     ]
-    costs = eventhub_bench.tracing_costs(results)
+    costs = targets.tracing_costs(results)
     report = {
         "machine": {
             "nproc": 2, "cpu_model": "X", "memory_gib": 1.0, "python": "3.11",
@@ -131,7 +143,7 @@ def test_the_report_renders_targets_figures_and_tracing_costs_as_markdown() -> N
         },
         "variants": results,
         "tracing_cost": costs,
-        "targets": eventhub_bench.targets(results, costs),
+        "targets": targets.targets(results, costs),
         "wall_seconds": 1.0,
     }  # fmt: skip
     text = render(report)
@@ -149,11 +161,11 @@ def test_the_baselines_own_tracing_cost_is_reported_but_not_a_target() -> None:
     off = _variant("postgresql", False, 300.0)
     for variant, rate_per_s in ((on, 100.0), (off, 200.0)):
         variant["http"] = {"healthz_per_s": rate_per_s, "post_orders_per_s": 50.0}
-    costs = eventhub_bench.tracing_costs([on, off])
+    costs = targets.tracing_costs([on, off])
     assert costs["postgresql"]["healthz_per_s"] == 0.5
-    targets = {r["target"] for r in eventhub_bench.targets([on, off], costs)}
-    assert "tracing cost <= 10% (post_orders_per_s)" in targets
-    assert "tracing cost <= 10% (healthz_per_s)" not in targets
+    listed = {r["target"] for r in targets.targets([on, off], costs)}
+    assert "tracing cost <= 10% (post_orders_per_s)" in listed
+    assert "tracing cost <= 10% (healthz_per_s)" not in listed
 
 
 def test_repeated_runs_are_merged_figure_by_figure_into_medians() -> None:
@@ -163,7 +175,7 @@ def test_repeated_runs_are_merged_figure_by_figure_into_medians() -> None:
         _variant("sqlite", True, 200.0, http={"ratio": 0.3, "clients": 8}),
         {"database": {"vendor": "sqlite"}, "variant": "tracing-on", "error": 1},
     ]
-    merged = eventhub_bench.median_of(runs)
+    merged = matrix.median_of(runs)
     assert merged["drain"]["deliveries_per_s"] == 200.0
     assert merged["drain"]["ratio"] == 0.5  # the median of the ratios (0.25, 0.75, 0.5)
     assert merged["http"] == {"ratio": 0.2, "clients": 8}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from eventhub.metrics import attempt_tally, readings
 from eventhub.metrics.exposition import render
 from eventhub.metrics.families import Family, HistogramSample, Sample
 from eventhub.models import Attempt, Delivery, Event
+from tests.unit.rows import stored_event
 
 pytestmark = pytest.mark.django_db
 
@@ -20,23 +20,9 @@ MAIL = "notifications.order_confirmation"
 NOW = timezone.now()
 
 
-def event(event_type: str = "order.created", data: dict | None = None) -> Event:
-    return Event.objects.create(
-        event_type=event_type,
-        version=1,
-        source="test",
-        aggregate_type="order",
-        aggregate_id=str(uuid.uuid4()),
-        sequence=1,
-        timestamp=0,
-        data=data or {},
-        correlation_id="metrics",
-    )
-
-
 def delivery(subscriber: str, status: str, **fields: object) -> Delivery:
     return Delivery.objects.create(
-        event=event(),
+        event=stored_event(correlation_id="metrics"),
         subscriber=subscriber,
         queue=fields.pop("queue", "orders"),
         guarantee="at-most-once" if subscriber == AT_MOST_ONCE else "effectively-once",
@@ -75,7 +61,7 @@ def test_delivery_outcomes_count_how_deliveries_ended_and_dead_letterings_never_
     # Four dead-letterings of MAIL: the discarded one, the dead one, the resolved one, one
     # retried since.
     for _ in range(4):
-        event("event.processing.failed", {"subscriber": MAIL})
+        stored_event("event.processing.failed", {"subscriber": MAIL}, correlation_id="metrics")
     delivery(MAIL, Delivery.Status.PENDING, retried_at=NOW)
 
     outcomes = by_labels(readings.deliveries_by_outcome())

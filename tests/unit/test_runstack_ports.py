@@ -6,7 +6,8 @@ import socket
 
 import psutil
 
-from eventhub.management.commands.runstack import _port_free, restart_delay
+from eventhub.devtools.readiness import port_free
+from eventhub.devtools.supervisor import restart_delay
 
 
 def time_wait_on(port: int) -> bool:
@@ -22,14 +23,14 @@ def test_a_port_with_only_time_wait_sockets_is_free_a_listening_one_is_not() -> 
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
-        assert not _port_free(port)
+        assert not port_free(port)
         client = socket.create_connection(("127.0.0.1", port))
         accepted, _ = server.accept()
         accepted.close()  # the server side closes first: its socket goes to TIME_WAIT
         client.recv(1)
         client.close()
     assert time_wait_on(port)
-    assert _port_free(port)
+    assert port_free(port)
 
 
 def test_restarts_back_off_1_2_4_8_seconds() -> None:

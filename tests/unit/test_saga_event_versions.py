@@ -1,7 +1,8 @@
 """The saga's events carry what their subscribers need (``inventory.updated`` v2,
-``inventory.check.failed`` v2, ``payment.authorized`` v2), and a version-1 event stored before
-them is lifted without a guess: what it never said is null, so its delivery is dead-lettered
-naming the field, and the payload the Edit & retry editor starts from shows it to fill in.
+``inventory.check.failed`` v2, ``payment.authorized`` v2). A version-1 event stored before them
+is lifted with what its order's ``order.created`` said, read from the event log; without a
+guess: when the log does not hold that event, what v1 never said is null, its delivery is
+dead-lettered naming the field, and the Edit & retry editor starts from it to fill in.
 """
 
 from __future__ import annotations
@@ -57,22 +58,51 @@ V1 = [
 ]
 
 
-def stored(event_type: str, data: dict[str, Any]) -> Event:
+ORDER_CREATED_V1 = {
+    "orderId": "ORD-1",
+    "userId": "user-1",
+    "items": [{"productId": "PROD-001", "quantity": 1, "price": 6999}],
+    "totalAmount": 6999,
+    "status": "pending",
+    "createdAt": 1,
+}
+
+
+def stored(event_type: str, data: dict[str, Any], version: int = 1, sequence: int = 2) -> Event:
     return Event.objects.create(
         event_type=event_type,
-        version=1,
+        version=version,
         source="test",
         aggregate_type="order",
         aggregate_id="ORD-1",
-        sequence=2,
+        sequence=sequence,
         timestamp=1,
         data=data,
         correlation_id="flow-1",
     )
 
 
+@pytest.mark.parametrize("order_created_version", [1, 2])
 @pytest.mark.parametrize(("event_type", "v1", "lacked", "named"), V1)
-def test_a_version_1_saga_event_is_dead_lettered_naming_what_it_never_said(
+def test_a_version_1_saga_event_gets_what_its_order_created_said_from_the_log(
+    event_type: str,
+    v1: dict[str, Any],
+    lacked: dict[str, Any],
+    named: str,
+    order_created_version: int,
+) -> None:
+    # order.created v1 had no address: its own upcaster lifts it as store pickup, the
+    # address the later events then carry.
+    placed = dict(ORDER_CREATED_V1)
+    if order_created_version == 2:
+        placed["shippingAddress"] = PICKUP
+    stored("order.created", placed, version=order_created_version, sequence=1)
+    received = decode(stored(event_type, v1), attempt=1)
+    assert received.data == from_wire(spec_for(event_type).payload, {**v1, **lacked})
+
+
+@pytest.mark.parametrize(("event_type", "v1", "lacked", "named"), V1)
+def test_a_version_1_saga_event_without_its_order_in_the_log_is_dead_lettered_naming_the_field(
     event_type: str, v1: dict[str, Any], lacked: dict[str, Any], named: str
 ) -> None:
     with pytest.raises(NonRetryableError, match=f"does not match its schema: {named}"):
@@ -80,7 +110,7 @@ def test_a_version_1_saga_event_is_dead_lettered_naming_what_it_never_said(
 
 
 @pytest.mark.parametrize(("event_type", "v1", "lacked", "named"), V1)
-def test_the_editor_starts_from_the_lifted_payload_with_the_unknowns_null(
+def test_without_its_order_in_the_log_the_editor_starts_with_the_unknowns_null(
     event_type: str, v1: dict[str, Any], lacked: dict[str, Any], named: str
 ) -> None:
     event = stored(event_type, v1)

@@ -1,190 +1,24 @@
-"""``manage.py eventhub_bench_dashboard``: the live dashboard under a burst, printed as JSON.
-
-Starts Redis (unless REDIS_URL is set) and daphne like ``runstack`` does, opens
-``/dashboard/`` as staff in headless Chromium (Playwright, a dev dependency; Debian's
-``/usr/bin/chromium``), then publishes ``--rate`` probe events per second for ``--seconds``
-from a separate ``eventhub_burst`` process. It reports:
-
-- publish -> browser latency (event timestamp to the websocket batch arriving) and
-  publish -> rendered latency (to the animation frame that drew it): p50, p90, p99, max;
-- the page's JS heap before and after (CDP ``Performance.getMetrics``, after a forced GC);
-- DOM node counts sampled every second, and how far behind the page's cursor was.
-
-Run it on a scratch database (``EVENTHUB_VAR_DIR=$(mktemp -d)``): probes stay in the store.
-"""
+"""``manage.py eventhub_bench_dashboard``: the live dashboard under a burst, printed as JSON;
+see ``eventhub.devtools.bench.dashboard``."""
 
 from __future__ import annotations
 
 import json
-import os
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.core.management.base import BaseCommand, CommandParser
 
-from eventhub.management.commands.runstack import (
-    HOST,
-    Stack,
-    _deadline_loop,
-    _http_answers,
-    _port_free,
-    start_redis,
-    web_argv,
-)
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-BENCH_USER = "bench-staff"
-
-
-def percentiles(samples: list[float]) -> dict[str, float | None]:
-    if not samples:
-        return {"count": 0, "p50": None, "p90": None, "p99": None, "max": None}
-    ordered = sorted(samples)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 1)
-
-    return {
-        "count": len(ordered),
-        "p50": round(statistics.median(ordered), 1),
-        "p90": at(0.90),
-        "p99": at(0.99),
-        "max": round(ordered[-1], 1),
-    }
-
-
-def heap(cdp: Any, *, collect: bool) -> dict[str, float]:
-    if collect:
-        cdp.send("HeapProfiler.collectGarbage")
-    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-    return {
-        "jsHeapUsedMB": round(metrics["JSHeapUsedSize"] / 2**20, 2),
-        "jsHeapTotalMB": round(metrics["JSHeapTotalSize"] / 2**20, 2),
-        "domNodes": int(metrics["Nodes"]),
-    }
+from eventhub.devtools.bench.dashboard import measure_dashboard
 
 
 class Command(BaseCommand):
     help = "Measure the dashboard under a burst of events (latency, heap, DOM); prints JSON."
 
-    def add_arguments(self, parser: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rate", type=float, default=1000.0)
         parser.add_argument("--seconds", type=float, default=20.0)
         parser.add_argument("--flow-size", type=int, default=5)
         parser.add_argument("--batch", type=int, default=50)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError as exc:
-            raise CommandError("needs the dev dependencies: pip install -e '.[dev]'") from exc
-        if not os.path.exists(CHROMIUM):
-            raise CommandError(f"{CHROMIUM} is missing: apt-get install chromium")
-        call_command("migrate", interactive=False, verbosity=0)
-        password = os.urandom(12).hex()
-        user, _ = get_user_model().objects.get_or_create(username=BENCH_USER)
-        user.is_staff = user.is_superuser = True
-        user.set_password(password)
-        user.save()
-        connections.close_all()
-
-        stack = Stack(out=(Path(settings.VAR_DIR) / "bench-dashboard.log").open("a"))
-        try:
-            if not os.environ.get("REDIS_URL"):
-                stack.env["REDIS_URL"] = start_redis(stack)
-            port = next(p for p in range(18000, 18999) if _port_free(p))
-            stack.start("web", web_argv(port))
-            for _ in _deadline_loop(60, "daphne", stack):
-                if _http_answers(port):
-                    break
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-                )
-                report = self.measure(browser, stack, f"http://{HOST}:{port}", password, options)
-                browser.close()
-        finally:
-            stack.stop()
-        db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-        self.stdout.write(json.dumps({"database": db, "cpus": os.cpu_count(), **report}, indent=2))
-
-    def measure(
-        self, browser: Any, stack: Stack, base: str, password: str, options: dict[str, Any]
-    ) -> dict[str, Any]:
-        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{base}/admin/login/?next=/dashboard/")
-        page.fill("#id_username", BENCH_USER)
-        page.fill("#id_password", password)
-        page.click("input[type=submit]")
-        page.wait_for_url(f"{base}/dashboard/")
-        page.wait_for_selector('#conn[data-state="live"]')
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Performance.enable")
-        before = heap(cdp, collect=True)
-
-        burst = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(settings.BASE_DIR) / "manage.py"),
-                "eventhub_burst",
-                *("--rate", str(options["rate"]), "--seconds", str(options["seconds"])),
-                *("--flow-size", str(options["flow_size"]), "--batch", str(options["batch"])),
-            ],
-            env=stack.env,
-            stdout=subprocess.PIPE,
-        )
-        samples = []
-        while burst.poll() is None:
-            samples.append(
-                page.evaluate(
-                    "({nodes: document.getElementsByTagName('*').length,"
-                    " flows: document.querySelectorAll('.flow').length,"
-                    " received: window.__eventhubMetrics.received})"
-                )
-            )
-            time.sleep(1.0)  # sampling interval
-        published = json.loads(burst.stdout.read() or b"{}")
-        if burst.returncode:
-            raise CommandError(f"eventhub_burst failed with {burst.returncode}")
-        caught_up = time.monotonic()
-        last = published["lastPosition"]
-        page.wait_for_function(f"Number(document.getElementById('c-cursor').textContent) >= {last}")
-        catch_up_seconds = time.monotonic() - caught_up
-        page.wait_for_timeout(1000)  # let the last frames render before reading the figures
-        metrics = page.evaluate("window.__eventhubMetrics")
-        after = heap(cdp, collect=False)
-        after_gc = heap(cdp, collect=True)
-        return {
-            "burst": published,
-            "latencyMs": {
-                "publishToBrowser": percentiles(metrics["latencies"]),
-                "publishToRendered": percentiles(metrics["renderLatencies"]),
-            },
-            "heap": {"before": before, "after": after, "afterGc": after_gc},
-            "dom": {
-                "maxElements": max((s["nodes"] for s in samples), default=0),
-                "maxFlowRows": max((s["flows"] for s in samples), default=0),
-                "elementsPerSecond": [s["nodes"] for s in samples],
-            },
-            "renders": metrics["renders"],
-            "eventsReceived": metrics["received"],
-            "catchUpAfterBurstSeconds": round(catch_up_seconds, 2),
-        }
+        self.stdout.write(json.dumps(measure_dashboard(options), indent=2))

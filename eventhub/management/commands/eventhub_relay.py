@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 
 from eventhub.bus.relay import run_forever
 from eventhub.metrics.pushed import push_database_readings
+from eventhub.otel import configure
 
 
 class Command(BaseCommand):
@@ -20,8 +21,6 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        from eventhub.otel import configure
-
         configure("eventhub-relay")
         push_database_readings()  # one process pushes what the database counts (OTLP, if set)
         self.stdout.write("relay: running")

@@ -1,6 +1,6 @@
 """The benchmark's URLs: every URL of the system, plus the naive peer's order view.
 
-Loaded only when ``EVENTHUB_ROOT_URLCONF=eventhub.bench.urls`` (``bin/bench`` sets it).
+Loaded only when ``EVENTHUB_ROOT_URLCONF=eventhub.devtools.bench.urls`` (``bin/bench`` sets it).
 """
 
 from django.urls import include, path

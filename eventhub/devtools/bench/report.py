@@ -1,4 +1,5 @@
-"""Markdown tables from ``bin/bench`` JSON: ``python -m eventhub.bench.report RESULT.json``.
+"""Markdown tables from ``bin/bench`` JSON:
+``python -m eventhub.devtools.bench.report RESULT.json``.
 
 docs/benchmarks.md pastes this output; rerunning the benchmark and this script gives the
 same tables for another machine or commit.
@@ -127,7 +128,7 @@ def render(report: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m eventhub.bench.report RESULT.json", file=sys.stderr)
+        print("usage: python -m eventhub.devtools.bench.report RESULT.json", file=sys.stderr)
         return 2
     with open(argv[0]) as result:
         sys.stdout.write(render(json.load(result)))

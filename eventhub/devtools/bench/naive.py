@@ -9,8 +9,9 @@
   transaction, then ``delay_on_commit`` of one plain task; no outbox, no event, no read-back.
 
 Only the benchmark loads this module: its tasks through the bench plugin, its view through
-``eventhub.bench.urls`` (``EVENTHUB_ROOT_URLCONF``, set by ``bin/bench`` alone). It reads the
-order models from the app registry by label, so eventhub still imports no business app.
+``eventhub.devtools.bench.urls`` (``EVENTHUB_ROOT_URLCONF``, set by ``bin/bench`` alone). It
+reads the order models from the app registry by label, so eventhub still imports no business
+app.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from ..models import Attempt, Delivery, Event
+from eventhub.models import Attempt, Delivery, Event
 
 NAIVE_TASK = "eventhub.naive"
 NAIVE_ORDER_TASK = "eventhub.naive_order"

@@ -39,22 +39,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.models import Max
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
-from ..management.commands.runstack import (
-    HOST,
-    Child,
-    Stack,
-    _deadline_loop,
-    _http_answers,
-    _port_free,
-    relay_argv,
-    web_argv,
-    worker_argv,
-)
-from ..models import Attempt, Delivery, Event
+from eventhub.models import Attempt, Delivery, Event
+from eventhub.otel import configure, enabled
+
+from ..process_groups import Child, Stack
+from ..readiness import HOST, deadline_loop, free_port, wait_for_http
+from ..stack_parts import manage_argv, relay_argv, web_argv, worker_argv
+from ..websocket_client import connect, received
 from . import naive, plugin
 from .stats import growth, rate, ratio, summarize
-from .wsclient import WebSocket
 
 BENCH_PRODUCT = "BENCH-1"
 BENCH_STAFF = "bench-staff"
@@ -67,10 +63,6 @@ RSS_BACKLOG = 5000
 def say(line: str) -> None:
     """Progress on stderr; stdout carries only the JSON."""
     print(f"bench | {line}", file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    return next(p for p in range(18000, 18999) if _port_free(p))
 
 
 # --- The stack ------------------------------------------------------------------------------
@@ -97,7 +89,7 @@ class Bench:
         return self.redis
 
     def wait(self, what: str, done: Callable[[], bool], timeout: float = DRAIN_TIMEOUT) -> None:
-        for _ in _deadline_loop(timeout, what, self.stack):
+        for _ in deadline_loop(timeout, what, self.stack):
             if done():
                 return
 
@@ -122,13 +114,11 @@ def running_stack(log: Path, concurrency: int) -> Iterator[Bench]:
     stack = Stack(out=log.open("a"))
     stack.env["PYTHONUNBUFFERED"] = "1"
     try:
-        port = _free_port()
+        port = free_port()
         web = stack.start("web", web_argv(port))
         worker = stack.start("worker", worker_argv(concurrency))
         stack.start("relay", relay_argv())
-        for _ in _deadline_loop(60, "daphne", stack):
-            if _http_answers(port):
-                break
+        wait_for_http(stack, port)
         yield Bench(stack=stack, port=port, web=web, worker=worker, concurrency=concurrency)
     finally:
         connections.close_all()
@@ -536,31 +526,31 @@ class WsClient:
     """Why the connection ended before the run did ("" while it was open)."""
 
 
-async def _ws_open(bench: Bench, cookie: str, cursor: int) -> WebSocket:
+async def _ws_open(bench: Bench, cookie: str, cursor: int) -> ClientConnection:
     """A dashboard websocket as staff, resumed at ``cursor`` (its replay is skipped)."""
-    socket = await WebSocket.connect(
+    socket = await connect(
         HOST,
         bench.port,
         "/ws/dashboard/",
         {"Origin": bench.origin, "Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"},
     )
     await socket.recv()  # hello
-    await socket.send_text(json.dumps({"type": "resume", "cursor": cursor}))
+    await socket.send(json.dumps({"type": "resume", "cursor": cursor}))
     return socket
 
 
-async def _ws_read(socket: WebSocket, run_id: str, state: WsClient) -> None:
+async def _ws_read(socket: ClientConnection, run_id: str, state: WsClient) -> None:
     try:
         await _ws_receive(socket, run_id, state)
         state.closed = "closed by the server"
-    except (OSError, asyncio.IncompleteReadError) as exc:
+    except (OSError, ConnectionClosed) as exc:
         state.closed = repr(exc)
     finally:
         await socket.close()
 
 
-async def _ws_receive(socket: WebSocket, run_id: str, state: WsClient) -> None:
-    while (text := await socket.recv()) is not None:
+async def _ws_receive(socket: ClientConnection, run_id: str, state: WsClient) -> None:
+    async for text in received(socket):
         now = time.time() * 1000  # receipt, before decoding
         message = json.loads(text)
         if message.get("type") != "batch" or message.get("replay"):
@@ -593,11 +583,11 @@ async def _websocket_run(
     await asyncio.sleep(1.0)  # the resume batches are out of the way
     web_cpu = cpu_seconds(bench.web)
     burst = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(Path(settings.BASE_DIR) / "manage.py"),
-        "eventhub_burst",
-        *("--rate", str(rate_per_s), "--seconds", str(seconds), "--batch", str(batch)),
-        *("--run-id", run_id),
+        *manage_argv(
+            "eventhub_burst",
+            *("--rate", str(rate_per_s), "--seconds", str(seconds), "--batch", str(batch)),
+            *("--run-id", run_id),
+        ),
         env=bench.stack.env,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -749,8 +739,6 @@ def run_phase(
 
 def run_variant(options: dict[str, Any], log: Path) -> dict[str, Any]:
     """Every phase named in ``options["phases"]``, on one stack; the figures as a dict."""
-    from ..otel import configure, enabled
-
     configure("eventhub-bench")  # this process publishes like a web process of the variant
     phases: list[str] = options["phases"]
     result: dict[str, Any] = {

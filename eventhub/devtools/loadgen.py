@@ -8,12 +8,14 @@ measures exactly the path from publishing to the browser.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
-from .bus import DomainEvent, DomainSignal, event
-from .bus.context import bound
+from eventhub.bus import DomainEvent, DomainSignal, event
+from eventhub.bus.context import bound
 
 
 @event("probe.sent", source="load-generator", aggregate="probe", aggregate_key="run_id")
@@ -51,3 +53,31 @@ def probes_publish(*, run_id: str, start: int, count: int, flow_size: int) -> li
             previous[flow] = str(recorded.event_id)
             positions.append(recorded.pk)
     return positions
+
+
+def burst(
+    *, rate: float, total: int, batch: int, flow_size: int, run_id: str = ""
+) -> dict[str, Any]:
+    """Publish ``total`` probes at ``rate`` per second, ``batch`` per transaction; a summary
+    of what was published and the rate reached (``eventhub_burst`` prints it as JSON)."""
+    run_id = run_id or f"burst-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    published = 0
+    positions: list[int] = []
+    while published < total:
+        due = started + published / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)  # pacing the publisher, not waiting for anything
+        size = min(batch, total - published)
+        positions += probes_publish(run_id=run_id, start=published, count=size, flow_size=flow_size)
+        published += size
+    elapsed = time.monotonic() - started
+    return {
+        "runId": run_id,
+        "published": published,
+        "seconds": round(elapsed, 3),
+        "eventsPerSecond": round(published / elapsed, 1) if elapsed else None,
+        "firstPosition": positions[0] if positions else None,
+        "lastPosition": positions[-1] if positions else None,
+    }

@@ -1,6 +1,6 @@
 """Benchmark plugin: ``bench.pinged`` with one at-least-once no-op subscriber, and its baseline.
 
-Installed in every process of a benchmark run (``EVENTHUB_PLUGINS=eventhub.bench.plugin``):
+Installed in every process of a benchmark run (``EVENTHUB_PLUGINS=eventhub.devtools.bench.plugin``):
 
 - ``bench.noop`` subscribes to ``bench.pinged`` on queue ``bench``; its handler does nothing,
   so a delivery costs exactly what the bus costs (outbox rows, dispatch, claim, attempt
@@ -9,8 +9,8 @@ Installed in every process of a benchmark run (``EVENTHUB_PLUGINS=eventhub.bench
   late, rejected on worker loss, no result) on the same queue of the same worker. It records
   ``"<sent>,<received>"`` (epoch seconds) in a Redis list, one RPUSH, so the benchmark can
   count completions and measure send -> start latency.
-- ``eventhub.naive`` and ``eventhub.naive_order`` (``eventhub.bench.naive``): the naive peer,
-  registered with the worker by importing that module here.
+- ``eventhub.naive`` and ``eventhub.naive_order`` (``eventhub.devtools.bench.naive``): the
+  naive peer, registered with the worker by importing that module here.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from typing import Any
 from celery import shared_task
 from django.db import transaction
 
-from ..bus import DomainEvent, DomainSignal, Guarantee, Received, event
-from ..bus import subscribers as registry
+from eventhub.bus import DomainEvent, DomainSignal, Guarantee, Received, event
+from eventhub.bus import subscribers as registry
+
 from . import naive  # noqa: F401  (the naive peer's tasks, registered with Celery)
 
 QUEUE = "bench"

@@ -33,6 +33,7 @@ from django.utils.http import urlencode
 
 from .admin_edit_retry import EditAndRetryMixin
 from .admin_lookups import SafeLookupsMixin
+from .admin_replay import EventReplayMixin, RedriveMixin
 from .bus import subscribers
 from .bus.retry_batches import retry_batch_cancel
 from .dead_letter_actions import discard_requested, retry_requested
@@ -102,7 +103,8 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
+class EventAdmin(EventReplayMixin, ReadOnlyAdmin):
+    actions = ["replay_flows"]
     list_display = (
         "event_type",
         "version",
@@ -227,8 +229,8 @@ class DeliveryAdminBase(ReadOnlyAdmin):
     search_fields = ("=event__event_id", "=event__correlation_id", "subscriber")
     list_select_related = ("event",)
     readonly_fields = (
-        "event_link", "subscriber", "queue", "guarantee", "status", "attempts", "max_attempts",
-        "next_attempt_at", "dispatched_at", "last_error", "error_type", "dead_at",
+        "event_link", "subscriber", "generation", "queue", "guarantee", "status", "attempts",
+        "max_attempts", "next_attempt_at", "dispatched_at", "last_error", "error_type", "dead_at",
         "retried_at", "discard_reason", "resolved_by_link", "payload", "flow", "trace",
     )  # fmt: skip
     fields = readonly_fields
@@ -556,13 +558,15 @@ def batch_progress(batch: RetryBatch) -> dict[str, Any]:
         "done": batch.done,
         "requeued": batch.requeued,
         "ratePerSecond": batch.rate_per_second,
+        "kind": batch.kind,
     }
 
 
 @admin.register(RetryBatch)
-class RetryBatchAdmin(ReadOnlyAdmin):
+class RetryBatchAdmin(RedriveMixin, ReadOnlyAdmin):
     list_display = (
         "pk",
+        "kind",
         "requested_by",
         "progress",
         "status",
@@ -572,7 +576,9 @@ class RetryBatchAdmin(ReadOnlyAdmin):
         "finished_at",
     )
     readonly_fields = (
+        "kind",
         "requested_by",
+        "reason",
         "progress",
         "status",
         "total",
@@ -584,13 +590,22 @@ class RetryBatchAdmin(ReadOnlyAdmin):
         "cancelled_at",
         "cancelled_by",
     )
-    exclude = ("delivery_ids", "paced_from", "advanced_at")
+    exclude = ("delivery_ids", "replays", "paced_from", "advanced_at")
     actions = ["cancel_selected"]
     change_form_template = "admin/eventhub/retrybatch/change_form.html"
+    change_list_template = "admin/eventhub/retrybatch/change_list.html"
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         """Whoever may start a batch may stop one."""
-        return request.user.has_perm("eventhub.retry_deadletter")
+        user = request.user
+        return any(
+            user.has_perm(p)
+            for p in (
+                "eventhub.retry_deadletter",
+                "eventhub.replay_events",
+                "eventhub.redrive_deliveries",
+            )
+        )
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
@@ -605,6 +620,7 @@ class RetryBatchAdmin(ReadOnlyAdmin):
                 view(self.cancel_view),
                 name="eventhub_retrybatch_cancel",
             ),
+            *self.redrive_urls(),
             *super().get_urls(),
         ]
 
@@ -632,7 +648,9 @@ class RetryBatchAdmin(ReadOnlyAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_cancel_permission(request):
-            raise PermissionDenied("permission eventhub.retry_deadletter required")
+            raise PermissionDenied(
+                "permission eventhub.retry_deadletter, replay_events or redrive_deliveries required"
+            )
         if not RetryBatch.objects.filter(pk=batch_id).exists():
             raise Http404(f"id: no retry batch {batch_id}")
         self._cancel(request, batch_id)

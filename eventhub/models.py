@@ -44,7 +44,9 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["event_type", "id"]),
             models.Index(fields=["timestamp"]),
+            models.Index(fields=["recorded_at"]),  # a redrive's window
         ]
+        permissions = [("replay_events", "Can replay flows to replayable subscribers")]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
@@ -83,6 +85,10 @@ class Delivery(models.Model):
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     subscriber = models.CharField(max_length=100)
+    generation = models.PositiveIntegerField(
+        default=0,
+        help_text="0: the delivery made when the event was recorded; n: the n-th replay of it",
+    )
     queue = models.CharField(max_length=100)
     guarantee = models.CharField(max_length=20)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -120,7 +126,9 @@ class Delivery(models.Model):
     class Meta:
         verbose_name_plural = "deliveries"
         constraints = [
-            models.UniqueConstraint(fields=["event", "subscriber"], name="delivery_unique"),
+            models.UniqueConstraint(
+                fields=["event", "subscriber", "generation"], name="delivery_unique"
+            ),
             models.CheckConstraint(
                 condition=models.Q(attempts__lte=models.F("max_attempts")),
                 name="delivery_attempts_within_max",
@@ -181,15 +189,21 @@ class ProcessedEvent(models.Model):
 
     subscriber = models.CharField(max_length=100)
     event_id = models.UUIDField()
+    generation = models.PositiveIntegerField(
+        default=0, help_text="The delivery generation applied (0: original, n: n-th replay)"
+    )
     processed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["subscriber", "event_id"], name="processed_once")
+            models.UniqueConstraint(
+                fields=["subscriber", "event_id", "generation"], name="processed_once"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.subscriber} applied {self.event_id}"
+        replay = f" (replay {self.generation})" if self.generation else ""
+        return f"{self.subscriber} applied {self.event_id}{replay}"
 
 
 class FaultRule(models.Model):
@@ -238,15 +252,31 @@ class DeadLetter(Delivery):
 
 
 class RetryBatch(models.Model):
-    """An operator's request to retry many dead letters, carried out by the relay at a rate."""
+    """An operator's request to retry many dead letters, or to replay recorded events to
+    replayable subscribers, carried out by the relay at a rate."""
 
+    class Kind(models.TextChoices):
+        RETRY = "retry", "retry dead letters"
+        REPLAY = "replay", "replay events (new delivery generations)"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.RETRY)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
-    delivery_ids = models.JSONField(default=list)
+    delivery_ids = models.JSONField(
+        default=list,
+        help_text="retry: the dead letters to requeue; replay: the deliveries made so far",
+    )
+    replays = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="replay: [event id, subscriber] to deliver, in recorded order",
+    )
     total = models.PositiveIntegerField()
-    done = models.PositiveIntegerField(default=0, help_text="Dead letters handled so far")
-    requeued = models.PositiveIntegerField(default=0, help_text="Of those, put back in line")
+    done = models.PositiveIntegerField(default=0, help_text="Items handled so far")
+    requeued = models.PositiveIntegerField(
+        default=0, help_text="Of those, put back in line (retry) or sent again (replay)"
+    )
     rate_per_second = models.PositiveIntegerField(default=50)
     reason = models.CharField(
         max_length=200, blank=True, help_text="Where it was asked from (the audit log says it)"
@@ -271,6 +301,7 @@ class RetryBatch(models.Model):
     class Meta:
         verbose_name_plural = "retry batches"
         ordering = ["-created_at"]
+        permissions = [("redrive_deliveries", "Can redrive a subscriber over a time window")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(done__lte=models.F("total")), name="batch_done_le_total"
@@ -281,7 +312,7 @@ class RetryBatch(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"retry batch {self.pk}: {self.done}/{self.total}"
+        return f"{self.kind} batch {self.pk}: {self.done}/{self.total}"
 
     @property
     def status(self) -> str:

@@ -9,8 +9,10 @@ and a failure's compensations run in reverse as events of their own::
                                                             -> inventory.released -> cancelled
     order.created -> inventory.check.failed -> rejected
 
-The order service records every step it hears of (``SagaStep``) and moves the order to its
-final status; it never commands the participants.
+The order service records every step it hears of (``SagaStep``, the replayable projection
+``record_saga_step``) and moves the order to its final status (``confirm_order``,
+``reject_order``, ``cancel_order``, not replayable: they publish); it never commands the
+participants.
 """
 
 from __future__ import annotations
@@ -40,24 +42,55 @@ def _step_of(data: object) -> tuple[str, str, str]:
         case InventoryUpdated():
             units = sum(item.quantity for item in data.items)
             return Step.RESERVE_STOCK, State.DONE, f"{units} units reserved"
+        case InventoryCheckFailed():
+            return (
+                Step.RESERVE_STOCK,
+                State.FAILED,
+                f"{data.reason}: {data.product_id} "
+                f"(available {data.available}, requested {data.requested})",
+            )
+        case InventoryReleased():
+            units = sum(item.quantity for item in data.items)
+            return Step.RESERVE_STOCK, State.COMPENSATED, f"{units} units released"
         case PaymentAuthorized():
             return Step.AUTHORIZE_PAYMENT, State.DONE, f"{data.payment_id}: {data.amount}"
         case PaymentFailed():
             return Step.AUTHORIZE_PAYMENT, State.FAILED, data.reason
-        case ShipmentFailed():
-            return Step.CREATE_SHIPMENT, State.FAILED, data.reason
         case PaymentRefunded():
             return Step.AUTHORIZE_PAYMENT, State.COMPENSATED, f"refunded {data.payment_id}"
+        case ShipmentCreated():
+            return (
+                Step.CREATE_SHIPMENT,
+                State.DONE,
+                f"{data.shipment_id}: {data.units} units to {data.country}",
+            )
+        case ShipmentFailed():
+            return Step.CREATE_SHIPMENT, State.FAILED, data.reason
     raise TypeError(f"{type(data).__name__} is not a saga step event")
 
 
 @subscriber(
     "orders.record_saga_step",
-    on=(InventoryUpdated, PaymentAuthorized, PaymentFailed, ShipmentFailed, PaymentRefunded),
+    on=(
+        InventoryUpdated,
+        InventoryCheckFailed,
+        InventoryReleased,
+        PaymentAuthorized,
+        PaymentFailed,
+        PaymentRefunded,
+        ShipmentCreated,
+        ShipmentFailed,
+    ),
     queue="orders",
     guarantee=Guarantee.EFFECTIVELY_ONCE,
+    replayable=True,
 )
 def record_saga_step(event: Received) -> None:
+    """The saga's projection: every step event stamps its step, and nothing else happens.
+
+    Replayable: its rows (``SagaStep``) follow from the saga's events alone, so an operator
+    may rebuild them by replaying a flow (``manage.py eventhub_replay``).
+    """
     step, state, detail = _step_of(event.data)
     saga_step_record(
         order_id=event.data.order_id, step=step, state=state, at=_at(event), detail=detail
@@ -71,15 +104,7 @@ def record_saga_step(event: Received) -> None:
     guarantee=Guarantee.EFFECTIVELY_ONCE,
 )
 def confirm_order(event: Received[ShipmentCreated]) -> None:
-    shipped = event.data
-    saga_step_record(
-        order_id=shipped.order_id,
-        step=Step.CREATE_SHIPMENT,
-        state=State.DONE,
-        at=_at(event),
-        detail=f"{shipped.shipment_id}: {shipped.units} units to {shipped.country}",
-    )
-    order_status_set(order_id=shipped.order_id, status=Order.Status.CONFIRMED)
+    order_status_set(order_id=event.data.order_id, status=Order.Status.CONFIRMED)
 
 
 @subscriber(
@@ -94,13 +119,6 @@ def reject_order(event: Received[InventoryCheckFailed]) -> None:
         f"{failed.reason}: {failed.product_id} "
         f"(available {failed.available}, requested {failed.requested})"
     )
-    saga_step_record(
-        order_id=failed.order_id,
-        step=Step.RESERVE_STOCK,
-        state=State.FAILED,
-        at=_at(event),
-        detail=reason,
-    )
     order_status_set(order_id=failed.order_id, status=Order.Status.REJECTED, reason=reason)
 
 
@@ -112,14 +130,6 @@ def reject_order(event: Received[InventoryCheckFailed]) -> None:
 )
 def cancel_order(event: Received[InventoryReleased]) -> None:
     released = event.data
-    units = sum(item.quantity for item in released.items)
-    saga_step_record(
-        order_id=released.order_id,
-        step=Step.RESERVE_STOCK,
-        state=State.COMPENSATED,
-        at=_at(event),
-        detail=f"{units} units released",
-    )
     order_status_set(
         order_id=released.order_id, status=Order.Status.CANCELLED, reason=released.reason
     )

@@ -157,11 +157,18 @@ def saga_step_record(
 
     Each stamp is written once: a repeated or late event changes nothing, and events of one
     saga may be recorded in any order. Returns False if the stamp was already there.
+
+    The order's missing steps are opened first (pending), as ``order_place`` opens them: a
+    projection rebuilt by replaying the saga's events (its rows deleted) ends as it was.
     """
     field = _STAMP[SagaStep.State(state)]
     with transaction.atomic():
-        SagaStep.objects.get_or_create(
-            order_id=order_id, name=step, defaults={"position": SagaStep.ORDER.index(step) + 1}
+        SagaStep.objects.bulk_create(
+            [
+                SagaStep(order_id=order_id, name=name, position=position)
+                for position, name in enumerate(SagaStep.ORDER, start=1)
+            ],
+            ignore_conflicts=True,
         )
         return bool(
             SagaStep.objects.filter(order_id=order_id, name=step, **{field: None}).update(

@@ -76,13 +76,13 @@ def release_dead_starts() -> int:
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(candidates)
             .order_by("dispatched_at", "pk")
-            .values_list("pk", "dispatch_seq", "attempts", "subscriber", "event__event_id")[
-                :SCAN_LIMIT
-            ]
+            .values_list(
+                "pk", "dispatch_seq", "attempts", "subscriber", "event__event_id", "generation"
+            )[:SCAN_LIMIT]
         )
         if not rows:
             return 0
-        keys = [starts.KEY.format(event_id=event_id, subscriber=sub) for *_, sub, event_id in rows]
+        keys = [starts.key_of(event_id, sub, gen) for *_, sub, event_id, gen in rows]
         try:
             counts = starts.counts(keys)
         except redis.RedisError as exc:

@@ -108,8 +108,9 @@ def _claim(delivery_id: int, dispatch_seq: int, timeout: float) -> bool:
     )
 
 
-def _remember(subscriber: str, event_id: object) -> bool:
-    """Write the idempotency record; False if this subscriber already applied the event.
+def _remember(subscriber: str, event_id: object, generation: int) -> bool:
+    """Write the idempotency record; False if this subscriber already applied the event in
+    this delivery generation (0: as recorded; n: its n-th replay, applied once more).
 
     One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING``, PostgreSQL and SQLite
     alike) instead of a savepoint, the INSERT and its release: a conflict inserts nothing and
@@ -119,11 +120,13 @@ def _remember(subscriber: str, event_id: object) -> bool:
     event_field = ProcessedEvent._meta.get_field("event_id")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (subscriber, event_id, processed_at) VALUES (%s, %s, %s) "
-            "ON CONFLICT (subscriber, event_id) DO NOTHING RETURNING id",
+            f"INSERT INTO {table} (subscriber, event_id, generation, processed_at) "
+            "VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (subscriber, event_id, generation) DO NOTHING RETURNING id",
             [
                 subscriber,
                 event_field.get_db_prep_value(event_id, connection),
+                generation,
                 connection.ops.adapt_datetimefield_value(timezone.now()),
             ],
         )
@@ -195,6 +198,11 @@ def _claimed(delivery_id: int) -> Delivery:
     )
 
 
+def _linked_only(delivery: Delivery) -> bool:
+    """An operator's retry or a replay runs in a trace of its own, linked to the original."""
+    return delivery.retried_at is not None or delivery.generation > 0
+
+
 def _record_lost(delivery: Delivery, first: int, last: int) -> None:
     """Attempts ``first``..``last`` started and died without an outcome (worker unknown)."""
     now = timezone.now()
@@ -262,7 +270,7 @@ def _execute_at_once(delivery_id: int, dispatch_seq: int, worker: str) -> str:
                     return outcome
                 live.delivery_running()
                 span = span_scope.enter_context(
-                    tracing.process_span(delivery, link_only=delivery.retried_at is not None)
+                    tracing.process_span(delivery, link_only=_linked_only(delivery))
                 )
                 _handle(delivery)
                 Attempt.objects.create(
@@ -307,7 +315,9 @@ def _handle(delivery: Delivery) -> None:
     if delivery.fault_on:
         apply_fault(sub.name)
     with context.bound(correlation_id=event.correlation_id, causation_id=str(event.event_id)):
-        if sub.guarantee is not Guarantee.EFFECTIVELY_ONCE or _remember(sub.name, event.event_id):
+        if sub.guarantee is not Guarantee.EFFECTIVELY_ONCE or _remember(
+            sub.name, event.event_id, delivery.generation
+        ):
             sub.handler(received)
 
 
@@ -363,7 +373,7 @@ def _execute_leased(delivery_id: int, dispatch_seq: int, worker: str, subscriber
     name = delivery.subscriber
     sub = subscribers.get(name)
     event = delivery.event
-    with tracing.process_span(delivery, link_only=delivery.retried_at is not None) as span:
+    with tracing.process_span(delivery, link_only=_linked_only(delivery)) as span:
         try:
             if sub is None:
                 raise UnknownSubscriber(f"no subscriber named {name} is registered")
@@ -377,7 +387,7 @@ def _execute_leased(delivery_id: int, dispatch_seq: int, worker: str, subscriber
                 transaction.atomic(),
             ):
                 if sub.guarantee is not Guarantee.EFFECTIVELY_ONCE or _remember(
-                    sub.name, event.event_id
+                    sub.name, event.event_id, delivery.generation
                 ):
                     sub.handler(received)
                 _mark_succeeded(delivery, attempt)

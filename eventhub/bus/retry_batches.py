@@ -1,5 +1,10 @@
 """Large dead-letter retries, requeued by the relay at the batch's rate, whatever its interval.
 
+A batch of kind ``replay`` carries (event, subscriber) pairs instead of dead letters: each
+slice makes their next delivery generation (``replays``), and waits while an earlier
+delivery of the same aggregate and subscriber is unfinished, so that a replay is delivered
+in recorded order (``_held_back``). The pace is the same.
+
 Pacing is a token bucket on wall time, kept in the batch's row so that any number of relays
 (and a restarted one) agree: dead letter ``k`` of a batch is due ``k / rate`` seconds after
 ``paced_from``, the moment the first relay pass took the batch up. A pass requeues what is due
@@ -31,7 +36,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import live
-from ..models import Delivery, RetryBatch
+from ..models import Delivery, Event, RetryBatch
+from . import replays
 from .dead_letters import dead_letter_retry
 
 BURST_SECONDS = 0.25
@@ -89,11 +95,18 @@ def allowance(
 
 
 def retry_batch_create(
-    *, delivery_ids: Iterable[int], user_id: int | None, reason: str = ""
+    *,
+    delivery_ids: Iterable[int],
+    user_id: int | None,
+    reason: str = "",
+    rate: int | None = None,
 ) -> RetryBatch:
-    """A batch for the relay to carry out, with one audit entry for the request itself."""
+    """A batch for the relay to carry out, with one audit entry for the request itself.
+
+    ``rate`` (per second) defaults to ``EVENTHUB["RETRY_RATE_PER_SECOND"]``.
+    """
     ids = sorted(set(delivery_ids))
-    rate = int(settings.EVENTHUB["RETRY_RATE_PER_SECOND"])
+    rate = rate or int(settings.EVENTHUB["RETRY_RATE_PER_SECOND"])
     with transaction.atomic():
         batch = RetryBatch.objects.create(
             requested_by_id=user_id,
@@ -144,6 +157,45 @@ def retry_batch_cancel(*, batch_id: int, user_id: int | None) -> bool:
     return True
 
 
+WAIT_FOR_PREVIOUS_SECONDS = 0.05
+"""How soon a relay looks again at a replay held back by an earlier event of the same flow."""
+UNFINISHED = (Delivery.Status.PENDING, Delivery.Status.RUNNING, Delivery.Status.RETRYING)
+ORDER_LOOKBACK_SLICES = 8
+"""How many slices back a replay looks for unfinished deliveries that must go first."""
+
+
+def _held_back(batch: RetryBatch, count: int) -> bool:
+    """A replay is delivered in recorded order: its next ``count`` items wait while a
+    delivery it made earlier for the same aggregate (a saga, an order) and subscriber is
+    unfinished. Unrelated aggregates do not wait on each other, so a window of many flows
+    goes at its rate.
+
+    Within a slice the order holds by itself: it is dispatched at once, one message per
+    queue, whose deliveries a worker runs one after another. The look back covers the last
+    ``ORDER_LOOKBACK_SLICES`` slices: a delivery still retrying after that many may be
+    overtaken.
+    """
+    if batch.kind != RetryBatch.Kind.REPLAY or not batch.delivery_ids:
+        return False
+    burst = max(1, math.ceil(batch.rate_per_second * BURST_SECONDS))
+    recent = batch.delivery_ids[-burst * ORDER_LOOKBACK_SLICES :]
+    busy = set(
+        Delivery.objects.filter(pk__in=recent, status__in=UNFINISHED).values_list(
+            "event__aggregate_type", "event__aggregate_id", "subscriber"
+        )
+    )
+    if not busy:
+        return False
+    upcoming = batch.replays[batch.done : batch.done + count]
+    aggregates = {
+        pk: (kind, key)
+        for pk, kind, key in Event.objects.filter(pk__in=[p for p, _ in upcoming]).values_list(
+            "pk", "aggregate_type", "aggregate_id"
+        )
+    }
+    return any((*aggregates[pk], name) in busy for pk, name in upcoming if pk in aggregates)
+
+
 def advance() -> Advanced:
     """Requeue what each running batch's pace allows by now (called on every relay pass)."""
     requeued = 0
@@ -157,6 +209,9 @@ def advance() -> Advanced:
             paced_from=batch.paced_from,
             now=now,
         )
+        if allowed.count and _held_back(batch, allowed.count):
+            next_due.append(WAIT_FOR_PREVIOUS_SECONDS)
+            continue
         if allowed.count:
             requeued += _requeue_slice(batch, allowed, now)
         if allowed.next_due_in is not None:
@@ -177,16 +232,23 @@ def _requeue_slice(batch: RetryBatch, allowed: Allowance, now: datetime) -> int:
         )
         if not claimed:
             return 0  # another relay took this slice, or the batch was cancelled
-        ids = dead_letter_retry(delivery_ids=batch.delivery_ids[start:end], now=timezone.now())
-        if ids and batch.requested_by_id is not None:
-            # The audit says what was done when it was done, by whom it was asked.
-            LogEntry.objects.log_actions(
-                user_id=batch.requested_by_id,
-                queryset=Delivery.objects.filter(pk__in=ids),
-                action_flag=CHANGE,
-                change_message=retried_message(batch),
-                single_object=False,
-            )
+        if batch.kind == RetryBatch.Kind.REPLAY:
+            ids = replays.replay_deliver(batch.replays[start:end], now=timezone.now())
+            # The deliveries made so far, for the next slice to wait on and for progress
+            # (this relay holds the slice's claim: no other writes the list meanwhile).
+            RetryBatch.objects.filter(pk=batch.pk).update(delivery_ids=[*batch.delivery_ids, *ids])
+            replays.log_replayed(batch, ids)
+        else:
+            ids = dead_letter_retry(delivery_ids=batch.delivery_ids[start:end], now=timezone.now())
+            if ids and batch.requested_by_id is not None:
+                # The audit says what was done when it was done, by whom it was asked.
+                LogEntry.objects.log_actions(
+                    user_id=batch.requested_by_id,
+                    queryset=Delivery.objects.filter(pk__in=ids),
+                    action_flag=CHANGE,
+                    change_message=retried_message(batch),
+                    single_object=False,
+                )
         RetryBatch.objects.filter(pk=batch.pk).update(requeued=F("requeued") + len(ids))
         live.retry_batch_changed()
     return len(ids)

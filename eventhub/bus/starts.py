@@ -59,8 +59,15 @@ def _counter() -> Any:
     return _script
 
 
+def key_of(event_id: object, subscriber: str, generation: int = 0) -> str:
+    """A replay (generation n > 0) counts its starts apart from the original's: it starts
+    over from attempt 1, and the original's starts are not its lost ones."""
+    name = KEY.format(event_id=event_id, subscriber=subscriber)
+    return f"{name}:{generation}" if generation else name
+
+
 def key(delivery: Delivery) -> str:
-    return KEY.format(event_id=delivery.event.event_id, subscriber=delivery.subscriber)
+    return key_of(delivery.event.event_id, delivery.subscriber, delivery.generation)
 
 
 def record_start(delivery: Delivery, *, recorded: int) -> int | None:

@@ -86,6 +86,10 @@ class Subscriber:
     retry: RetryPolicy
     timeout: float | None
     """Seconds the handler may run; None takes EVENTHUB["DEFAULT_TIMEOUT_SECONDS"]."""
+    replayable: bool = False
+    """May be run again over history (replay, redrive ``all``): a projection or read model
+    whose writes follow from the events alone. Never a handler with effects outside its own
+    rows (a payment, a mail, a stock move) or that publishes events."""
 
     @property
     def service(self) -> str:
@@ -108,8 +112,13 @@ def subscriber(
     guarantee: Guarantee = Guarantee.AT_LEAST_ONCE,
     retry: RetryPolicy = RetryPolicy(),
     timeout: float | None = None,
+    replayable: bool = False,
 ) -> Callable[[Handler], Handler]:
-    """Register ``handler`` under the stable ``name`` for the given event classes."""
+    """Register ``handler`` under the stable ``name`` for the given event classes.
+
+    ``replayable=True`` lets operators re-run it over recorded events (eventhub_replay,
+    eventhub_redrive --status all); see ``Subscriber.replayable``.
+    """
     if not NAME_RE.match(name):
         raise ValueError(f"subscriber name {name!r} must look like service.action")
     payloads = on if isinstance(on, tuple) else (on,)
@@ -126,6 +135,7 @@ def subscriber(
             guarantee=guarantee,
             retry=retry,
             timeout=timeout,
+            replayable=replayable,
         )
         return handler
 

@@ -111,6 +111,7 @@ def _deliveries(queryset: Any) -> list[dict[str, Any]]:
         "event__correlation_id",
         "event__trace_id",
         "subscriber",
+        "generation",
         "status",
         "attempts",
         "max_attempts",
@@ -131,6 +132,7 @@ def _deliveries(queryset: Any) -> list[dict[str, Any]]:
                 "correlationId": row["event__correlation_id"],
                 "traceId": row["event__trace_id"] or None,
                 "subscriber": row["subscriber"],
+                "generation": row["generation"],  # 0: as recorded; n: the n-th replay
                 "status": row["status"],
                 "attempts": row["attempts"],
                 "maxAttempts": row["max_attempts"],
@@ -230,6 +232,7 @@ def retry_batches(*, limit: int = 5) -> list[dict[str, Any]]:
             "done": b.done,
             "requeued": b.requeued,
             "ratePerSecond": b.rate_per_second,
+            "kind": b.kind,
             "createdAt": _ms(b.created_at),
         }
         for b in batches

@@ -44,5 +44,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "edit": request.user.has_perm("eventhub.edit_deadletter"),
                 "adminUrl": _admin_dead_letters_url(),
             },
+            "replay_rights": {"replay": request.user.has_perm("eventhub.replay_events")},
         },
     )

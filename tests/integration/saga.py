@@ -78,3 +78,18 @@ def reserved(order_id: str) -> list[tuple[str, int, bool]]:
         (r.product_id, r.quantity, r.released_at is not None)
         for r in Reservation.objects.filter(order_id=order_id).order_by("product_id")
     ]
+
+
+def reserve_stock_of(order: Any) -> bool:
+    """Reserve an order's stock in this process, as inventory.reserve_stock would: its
+    inventory.updated is the saga projection's first event (no worker needed)."""
+    from inventory.services import Line, stock_reserve
+    from orders.selectors import order_shipping_address
+
+    return stock_reserve(
+        order_id=order.order_id,
+        lines=[Line(line.product_id, line.quantity) for line in order.lines.all()],
+        user_id=order.user_id,
+        total_amount=order.total_amount,
+        shipping_address=order_shipping_address(order),
+    )

@@ -23,7 +23,8 @@
       if (progress) {
         bar.max = progress.total;
         bar.value = progress.done;
-        text.textContent = `${progress.done}/${progress.total} handled, ${progress.requeued} requeued`;
+        const sent = progress.kind === "replay" ? "sent" : "requeued";
+        text.textContent = `${progress.done}/${progress.total} handled, ${progress.requeued} ${sent}`;
         status.textContent = progress.status;
         box.dataset.status = progress.status;
         if (progress.status !== "running") {

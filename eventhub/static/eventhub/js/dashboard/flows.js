@@ -93,6 +93,7 @@ export class FlowView {
     const start = flow.firstEvent.timestamp;
     for (const [event, depth] of rows) grid.append(this.eventRow(flow, event, depth, lanes, start));
     return h("div", { class: "flow-body" },
+      this.ui.replay && this.ui.replay.allowed ? h("div", { class: "flow-tools" }, this.ui.replay.button(flow.correlationId)) : null,
       flow.complete ? null : h("p", { class: "hint" }, "loading the whole flow…"),
       h("div", { class: "lanes-scroll" }, grid),
       renderWaterfall(spans));
@@ -150,11 +151,12 @@ export class FlowView {
     if (d.status === "retrying" && d.nextAttemptAt) meta.push(`next at ${clockSeconds(d.nextAttemptAt)}`);
     return h("div", {
       class: `chip delivery status-${d.status}`,
-      dataset: { delivery: d.id, subscriber: d.subscriber, status: d.status },
+      dataset: { delivery: d.id, subscriber: d.subscriber, status: d.status, generation: d.generation || 0 },
       title: d.status === "succeeded" ? d.subscriber : d.lastError || d.subscriber,
     },
     h("button", { type: "button", class: "chip-head", onclick: () => this.ui.toggleAttempts(d.id) },
       h("span", { class: "sub", title: d.subscriber }, d.subscriber.split(".").slice(1).join(".") || d.subscriber),
+      d.generation ? h("span", { class: "badge replay", title: `replay ${d.generation} of this event to ${d.subscriber}` }, `replay ${d.generation}`) : null,
       h("span", { class: `badge status-${d.status}` }, d.status)),
     h("div", { class: "chip-meta" }, meta.join(" · ")),
     d.traceId ? h("div", { class: "trace", title: `trace ${d.traceId}` }, `trace ${shortId(d.traceId, 16)}`) : null,

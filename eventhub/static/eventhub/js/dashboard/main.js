@@ -8,6 +8,7 @@ import { Timeline } from "./model.js";
 import { FaultSwitches, renderCounters, renderDeadLetters } from "./panels.js";
 import { Highlighter, SpanFeed } from "./waterfall.js";
 import { renderRetryBatches } from "./batches.js";
+import { ReplayAction } from "./replay.js";
 
 const PAGE = 40;
 const RELATIVE_REFRESH_MS = 10000;
@@ -35,6 +36,7 @@ const deadLetters = new DeadLetterActions(jsonFromScript("dead-letter-rights"));
 
 const ui = {
   deadLetters,
+  replay: new ReplayAction(jsonFromScript("replay-rights")),
   open: new Set(filters.cid ? [filters.cid] : []),
   openData: new Set(),
   openAttempts: new Set(),

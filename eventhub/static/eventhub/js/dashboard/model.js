@@ -35,7 +35,10 @@ export class Flow {
   deliveriesOf(position) {
     const found = [];
     for (const d of this.deliveries.values()) if (d.position === position) found.push(d);
-    return found.sort((a, b) => (a.subscriber < b.subscriber ? -1 : 1));
+    // By subscriber, then generation: a replayed delivery follows the original it repeats.
+    return found.sort((a, b) => (a.subscriber === b.subscriber
+      ? (a.generation || 0) - (b.generation || 0)
+      : (a.subscriber < b.subscriber ? -1 : 1)));
   }
 
   statusCounts() {

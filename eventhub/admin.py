@@ -721,3 +721,6 @@ class UserAdmin(SafeLookupsMixin, auth_admin.UserAdmin):
 @admin.register(Group)
 class GroupAdmin(SafeLookupsMixin, auth_admin.GroupAdmin):
     pass
+
+
+from . import admin_pauses  # noqa: E402, F401  (the paused subscribers' admin)

@@ -1,10 +1,10 @@
 """Live change notices for the websocket pages, sent after commit over the channel layer.
 
-A notice says only what *kind* of thing changed (``event``, ``delivery``, ``retryBatch``): a
-consumer reads nothing else (the shop wakes on events only, the dashboard on any), and pages
-read the data itself from the database, by cursor. Group sends are at-most-once, so a lost
-notice costs latency, never data: pages resync on reconnect and periodically. A process
-coalesces its notices: at most one message per kind per flush.
+A notice says only what *kind* of thing changed (``event``, ``delivery``, ``retryBatch``,
+``pause``): a consumer reads nothing else (the shop wakes on events only, the dashboard on
+any), and pages read the data itself from the database, by cursor. Group sends are
+at-most-once, so a lost notice costs latency, never data: pages resync on reconnect and
+periodically. A process coalesces its notices: at most one message per kind per flush.
 """
 
 from __future__ import annotations

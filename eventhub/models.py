@@ -319,3 +319,58 @@ class RetryBatch(models.Model):
         if self.cancelled_at:
             return "cancelled"
         return "finished" if self.finished_at else "running"
+
+
+class SubscriberPause(models.Model):
+    """An operator's pause of one subscriber (``bus/pauses.py``): its deliveries are held.
+
+    While ``resumed_at`` is empty the subscriber's deliveries are recorded but neither
+    dispatched nor attempted. A resume sets ``resumed_at``: the relay then releases the held
+    deliveries in recorded order at ``rate_per_second`` (delivery ``k`` of the backlog due
+    ``k / rate`` seconds after ``paced_from``; ``released`` counts them) and deletes the row
+    once none is left. The row is the pause: it lives in the database, so it survives
+    restarts of every process.
+    """
+
+    subscriber = models.CharField(max_length=100, unique=True)
+    paused_at = models.DateTimeField()
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty when paused from the command line",
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    rate_per_second = models.PositiveIntegerField(default=50)
+    paced_from = models.DateTimeField(
+        null=True, blank=True, help_text="Origin of the resume's pace (moved up if it fell behind)"
+    )
+    released = models.PositiveIntegerField(
+        default=0, help_text="Held deliveries released since the resume"
+    )
+
+    class Meta:
+        ordering = ["subscriber"]
+        permissions = [("pause_subscriber", "Can pause and resume subscribers")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rate_per_second__gt=0), name="pause_rate_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} ({self.state})"
+
+    @property
+    def state(self) -> str:
+        return "resuming" if self.resumed_at else "paused"

@@ -45,6 +45,7 @@ from .. import tracing
 from ..celery import app
 from ..models import Delivery, Event
 from . import subscribers
+from .holds import held_for_attempt, held_for_dispatch
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,17 @@ Claimed = tuple[int, int, str, str, int, int]
 CLAIMED_COLUMNS = ("id", "dispatch_seq", "queue", "subscriber", "attempts", "event_id")
 
 
-def _claim(delivery_ids: list[int]) -> tuple[uuid.UUID, list[Claimed]]:
+def _claim(delivery_ids: list[int], *, release: bool) -> tuple[uuid.UUID, list[Claimed]]:
     """Claim every still-undispatched delivery among ``delivery_ids``: one UPDATE that also
-    returns what it won (``RETURNING``, PostgreSQL and SQLite alike), no read-back."""
+    returns what it won (``RETURNING``, PostgreSQL and SQLite alike), no read-back.
+
+    A paused subscriber's deliveries are left out (``holds``); so are a resuming one's,
+    unless this is the relay's paced ``release`` of its backlog.
+    """
     token = uuid.uuid4()
+    held = held_for_attempt() if release else held_for_dispatch()
     claim = Delivery.objects.filter(
-        pk__in=delivery_ids, dispatched_at__isnull=True, status__in=DISPATCHABLE
+        ~held, pk__in=delivery_ids, dispatched_at__isnull=True, status__in=DISPATCHABLE
     ).query.chain(UpdateQuery)
     claim.add_update_values(
         {
@@ -157,11 +163,13 @@ def _send(queue: str, rows: list[tuple[int, int, str]]) -> None:
     )
 
 
-def dispatch(delivery_ids: Iterable[int]) -> int:
-    """Enqueue each delivery that is still undispatched; return how many were sent.
+def dispatch(delivery_ids: Iterable[int], *, release: bool = False) -> int:
+    """Enqueue each delivery that is still undispatched and not held; return how many were
+    sent.
 
     When the broker refuses, the claimed rows not yet sent are released and left for the
-    relay.
+    relay. ``release``: the relay's paced release of a resumed subscriber's backlog
+    (``pauses``), the one hand-off that a resuming subscriber's deliveries may take.
     """
     chaos_crash = float(settings.EVENTHUB["CHAOS_CRASH_BEFORE_DISPATCH"])
     if chaos_crash and random.random() < chaos_crash:
@@ -170,7 +178,7 @@ def dispatch(delivery_ids: Iterable[int]) -> int:
     sent = 0
     ids = list(delivery_ids)
     for offset in range(0, len(ids), CLAIM_BATCH):
-        token, claimed = _claim(ids[offset : offset + CLAIM_BATCH])
+        token, claimed = _claim(ids[offset : offset + CLAIM_BATCH], release=release)
         messages = _messages(claimed)
         sources = _span_sources(claimed)
         for index, (queue, rows) in enumerate(messages):

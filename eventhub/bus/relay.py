@@ -17,11 +17,12 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from ..models import Attempt, Delivery
-from . import retry_batches
+from . import pauses, retry_batches
 from .broker_watch import redispatch_if_broker_lost_messages
 from .dead_starts import release_dead_starts
 from .delivery import fail_attempt
 from .dispatch import DISPATCHABLE, dispatch
+from .holds import held_for_dispatch
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class RelayReport:
     broker_lost: int = 0
     retried: int = 0
     dispatched: int = 0
+    released: int = 0
+    """Held deliveries of resumed subscribers dispatched, in recorded order at their pace."""
     batch_due_in: float | None = None
     """Seconds until a running retry batch has its next dead letter due (None: none runs)."""
 
@@ -95,8 +98,12 @@ def relay_once() -> RelayReport:
     )
     advanced = retry_batches.advance()
     report.retried, report.batch_due_in = advanced.requeued, advanced.next_due_in
+    report.released = pauses.release_resumed()
+    # A paused or resuming subscriber's deliveries are left to ``pauses`` (not counted
+    # against the batch either, so a large backlog never crowds out the others).
     due = list(
         Delivery.objects.filter(
+            ~held_for_dispatch(),
             status__in=DISPATCHABLE,
             dispatched_at__isnull=True,
             next_attempt_at__lte=timezone.now(),
@@ -132,7 +139,7 @@ def run_forever(stop: threading.Event, interval: float | None = None) -> None:
         started = time.monotonic()
         try:
             report = relay_once()
-            if report.recovered or report.dispatched:
+            if report.recovered or report.dispatched or report.released:
                 log.info("relay: %s", report)
             busy = report.dispatched >= int(settings.EVENTHUB["RELAY_BATCH_SIZE"])
             wait = pause(report, interval, elapsed=time.monotonic() - started)

@@ -10,6 +10,9 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ..bus.pauses import PauseError, held_count, pause_json, pauses_summary
+from ..bus.pauses import subscriber_pause as pause_subscriber
+from ..bus.pauses import subscriber_resume as resume_subscriber
 from ..dead_letter_actions import discard_requested, retry_requested
 from ..http import BadRequest, failure, json_body, success
 from ..middleware import VALID as CORRELATION_ID
@@ -129,3 +132,36 @@ def dead_letter_discard(request: HttpRequest, delivery_id: int) -> JsonResponse:
     if not discarded:  # retried or discarded by someone else since the check above
         return failure(f"id: delivery {delivery.pk} is no longer dead", 400)
     return success({"id": delivery.pk, "status": Delivery.Status.DISCARDED})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_only
+def pauses(request: HttpRequest) -> JsonResponse:
+    """GET: the paused and resuming subscribers with their held counts. POST ``{subscriber,
+    paused, reason}``: pause (``paused`` true, ``reason`` optional) or resume (false) one;
+    needs ``eventhub.pause_subscriber``; audited in the admin log (who, when, reason)."""
+    if request.method == "GET":
+        return success(pauses_summary())
+    if not request.user.has_perm("eventhub.pause_subscriber"):
+        return failure("permission eventhub.pause_subscriber required", 403)
+    try:
+        body = json_body(request)
+        if not isinstance(body, dict):
+            raise BadRequest("body: must be a JSON object")
+        name = body.get("subscriber")
+        if not isinstance(name, str) or not name:
+            raise BadRequest("subscriber: is required")
+        paused = body.get("paused")
+        if not isinstance(paused, bool):
+            raise BadRequest("paused: must be true (pause) or false (resume)")
+        if paused:
+            outcome = pause_subscriber(
+                name=name, user_id=request.user.pk, reason=body.get("reason")
+            )
+        else:
+            outcome = resume_subscriber(name=name, user_id=request.user.pk)
+    except BadRequest as exc:
+        return failure(exc.message, exc.status)
+    except PauseError as exc:
+        return failure(str(exc), 400)
+    return success({**pause_json(outcome.pause, held=held_count(name)), "changed": outcome.changed})

@@ -27,6 +27,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from ..bus.pauses import pauses_summary
 from . import timeline
 from .shared_reads import shared
 
@@ -46,22 +47,26 @@ RATE_WINDOW = 5.0
 
 
 _summary_lock = threading.Lock()
-_summary: tuple[float, dict[str, Any], dict[str, Any], list[dict[str, Any]]] | None = None
+Summary = tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
+_summary: tuple[float, Summary] | None = None
 
 
-def summary(now: float) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    """Delivery counters, dead letters and retry batches, read at most once per
-    SUMMARY_EVERY / 2 here."""
+def summary(now: float) -> Summary:
+    """Delivery counters, dead letters, retry batches and paused subscribers (with their held
+    counts), read at most once per SUMMARY_EVERY / 2 here."""
     global _summary
     with _summary_lock:
         if _summary is None or not 0 <= now - _summary[0] < SUMMARY_EVERY / 2:
             _summary = (
                 now,
-                timeline.delivery_counts(),
-                timeline.dead_letters(),
-                timeline.retry_batches(),
+                (
+                    timeline.delivery_counts(),
+                    timeline.dead_letters(),
+                    timeline.retry_batches(),
+                    pauses_summary(),
+                ),
             )
-        return _summary[1], _summary[2], _summary[3]
+        return _summary[1]
 
 
 @dataclass
@@ -73,6 +78,7 @@ class TimelineStream:
     summary_at: float = 0.0
     dead_letters_sent: dict[str, Any] | None = None
     retry_batches_sent: list[dict[str, Any]] | None = None
+    pauses_sent: list[dict[str, Any]] | None = None
     rate_samples: list[tuple[float, int]] = field(default_factory=list)
     deliveries_caught_up: bool = False
     """The last read of changed deliveries was not cut off by BATCH_DELIVERIES."""
@@ -213,7 +219,7 @@ class TimelineStream:
         now = time.monotonic()
         if reset or now - self.summary_at >= SUMMARY_EVERY:
             self.summary_at = now
-            counts, dead, retry_batches = summary(now)
+            counts, dead, retry_batches, pauses = summary(now)
             batch["stats"] = {**counts, "eventsPerSecond": self._rate(now)}
             if dead != self.dead_letters_sent:
                 self.dead_letters_sent = dead
@@ -221,6 +227,9 @@ class TimelineStream:
             if retry_batches != self.retry_batches_sent:
                 self.retry_batches_sent = retry_batches
                 batch["retryBatches"] = retry_batches
+            if pauses != self.pauses_sent:
+                self.pauses_sent = pauses
+                batch["pauses"] = pauses
         return batch
 
     def _rate(self, now: float) -> float:

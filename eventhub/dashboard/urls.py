@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("api/flows/<str:correlation_id>/spans", api.flow_spans, name="flow-spans"),
     path("api/faults", api.faults, name="faults"),
+    path("api/pauses", api.pauses, name="pauses"),
     path("api/flows/<str:correlation_id>/replay", replay_api.flow_replay, name="flow-replay"),
     path(
         "api/dead-letters/<int:delivery_id>/retry",

@@ -37,6 +37,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "statuses": Delivery.Status.values,
             "fault_modes": FaultRule.Mode.choices,
             "admin_dead_letters": _admin_dead_letters_url(),
+            "pause_rights": request.user.has_perm("eventhub.pause_subscriber"),
             # What the page may offer; each POST is checked again on the server.
             "dead_letter_rights": {
                 "retry": request.user.has_perm("eventhub.retry_deadletter"),

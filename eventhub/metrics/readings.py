@@ -18,6 +18,7 @@ from django.utils import timezone
 from ..bus import subscribers
 from ..bus.builtin_events import EventProcessingFailed
 from ..bus.dispatch import DISPATCHABLE
+from ..bus.holds import held_for_dispatch
 from ..models import Attempt, Delivery, Event
 from .attempt_tally import (
     FINISHED,
@@ -204,11 +205,15 @@ def outbox_lag() -> Family:
     """Age of the oldest delivery that is due and not handed to the broker (0 if none).
 
     Normally the publisher dispatches on commit and this stays near 0; it grows while the
-    broker is down or when the relay has stopped.
+    broker is down or when the relay has stopped. A paused subscriber's held deliveries are
+    left out: they wait on purpose (``bus/pauses.py``).
     """
     now = timezone.now()
     oldest = Delivery.objects.filter(
-        status__in=DISPATCHABLE, dispatched_at__isnull=True, next_attempt_at__lte=now
+        ~held_for_dispatch(),
+        status__in=DISPATCHABLE,
+        dispatched_at__isnull=True,
+        next_attempt_at__lte=now,
     ).aggregate(oldest=Min("next_attempt_at"))["oldest"]
     lag = max((now - oldest).total_seconds(), 0.0) if oldest else 0.0
     return Family(

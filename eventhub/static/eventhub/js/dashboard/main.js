@@ -8,6 +8,7 @@ import { Timeline } from "./model.js";
 import { FaultSwitches, renderCounters, renderDeadLetters } from "./panels.js";
 import { Highlighter, SpanFeed } from "./waterfall.js";
 import { renderRetryBatches } from "./batches.js";
+import { PauseSwitches } from "./pauses.js";
 import { ReplayAction } from "./replay.js";
 
 const PAGE = 40;
@@ -33,6 +34,7 @@ const metrics = { received: 0, latencies: [], renderLatencies: [], renders: 0 };
 window.__eventhubMetrics = metrics;
 
 const deadLetters = new DeadLetterActions(jsonFromScript("dead-letter-rights"));
+const pauseSwitches = new PauseSwitches(jsonFromScript("subscriber-names") || [], jsonFromScript("pause-rights") === true);
 
 const ui = {
   deadLetters,
@@ -139,6 +141,7 @@ function onBatch(msg) {
     setText(document.getElementById("paused-note"), `paused · ${pausedNew} new events`);
   }
   if (msg.retryBatches) renderRetryBatches(msg.retryBatches);
+  if (msg.pauses) pauseSwitches.update(msg.pauses);
   schedule();
 }
 

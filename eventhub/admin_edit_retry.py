@@ -40,9 +40,11 @@ class EditRetryForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 20, "cols": 80, "spellcheck": "false"}),
         strip=False,
     )
+    # Required in the browser (the HTML attribute says so before Preview is pressed); not
+    # in the form, so that a missing reason still reaches the view's 400 naming the field.
     reason = forms.CharField(
         label="Why (kept in the admin log)",
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 80, "required": True}),
         max_length=2000,
         required=False,
     )

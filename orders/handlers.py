@@ -36,12 +36,17 @@ def _at(event: Received) -> datetime:
     return datetime.fromtimestamp(event.timestamp / 1000, tz=UTC)
 
 
+def units(count: int) -> str:
+    """``1 unit``, ``3 units``: the count in a step's detail, read by people."""
+    return f"{count} unit" if count == 1 else f"{count} units"
+
+
 def _step_of(data: object) -> tuple[str, str, str]:
     """The saga step an event reports on, what became of it, and its detail."""
     match data:
         case InventoryUpdated():
-            units = sum(item.quantity for item in data.items)
-            return Step.RESERVE_STOCK, State.DONE, f"{units} units reserved"
+            reserved = sum(item.quantity for item in data.items)
+            return Step.RESERVE_STOCK, State.DONE, f"{units(reserved)} reserved"
         case InventoryCheckFailed():
             return (
                 Step.RESERVE_STOCK,
@@ -50,8 +55,8 @@ def _step_of(data: object) -> tuple[str, str, str]:
                 f"(available {data.available}, requested {data.requested})",
             )
         case InventoryReleased():
-            units = sum(item.quantity for item in data.items)
-            return Step.RESERVE_STOCK, State.COMPENSATED, f"{units} units released"
+            released = sum(item.quantity for item in data.items)
+            return Step.RESERVE_STOCK, State.COMPENSATED, f"{units(released)} released"
         case PaymentAuthorized():
             return Step.AUTHORIZE_PAYMENT, State.DONE, f"{data.payment_id}: {data.amount}"
         case PaymentFailed():
@@ -62,7 +67,7 @@ def _step_of(data: object) -> tuple[str, str, str]:
             return (
                 Step.CREATE_SHIPMENT,
                 State.DONE,
-                f"{data.shipment_id}: {data.units} units to {data.country}",
+                f"{data.shipment_id}: {units(data.units)} to {data.country}",
             )
         case ShipmentFailed():
             return Step.CREATE_SHIPMENT, State.FAILED, data.reason

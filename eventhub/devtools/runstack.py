@@ -13,7 +13,8 @@
 
 The parts live beside this module: ``process_groups`` (starting and stopping children),
 ``readiness`` (polls with a deadline, free ports), ``stack_parts`` (Redis and the command
-lines), ``supervisor`` (restarts) and ``dev_login``.
+lines), ``supervisor`` (restarts), ``dev_login`` and ``stack_env`` (``var/stack.env``, what
+``bin/manage`` loads so an operator command reaches this stack's Redis and database).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from django.db import connections
 from .dev_login import DEV_USERNAME, dev_password, ensure_dev_superuser
 from .process_groups import ChildExited, Stack
 from .readiness import HOST, http_answers, port_free
+from .stack_env import remove_stack_env, write_stack_env
 from .stack_parts import relay_argv, start_redis, web_argv, worker_argv
 from .supervisor import ChildKeepsCrashing, Supervisor, recover_lost_work
 
@@ -92,6 +94,7 @@ def run_stack(out: IO[str], *, port: int, concurrency: int) -> None:
         if reason is not None:
             stack.say(f"runstack: {reason}; stopping every process")
         stack.stop()
+        remove_stack_env()
         stack.say("runstack: stopped")
     if isinstance(reason, ChildExited | ChildKeepsCrashing):
         raise CommandError(str(reason), returncode=1)
@@ -104,6 +107,7 @@ def start_and_supervise(stack: Stack, port: int, concurrency: int) -> None:
         url = start_redis(stack)
         stack.say(f"runstack: embedded redis-server at {url}")
     stack.env["REDIS_URL"] = url
+    stack.say(f"runstack: environment for ./bin/manage in {write_stack_env(stack.env)}")
 
     call_command("migrate", interactive=False, verbosity=0)
     password = dev_password()

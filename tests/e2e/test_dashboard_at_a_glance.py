@@ -98,6 +98,19 @@ def test_pages_fit_1280_and_1400_px_and_axe_finds_nothing_serious(stack, browser
             scroller = flow.locator(".lanes-scroll")
             assert scroller.evaluate("el => el.scrollWidth > el.clientWidth")
             assert_fits(page, f"/dashboard/ with a {len(lanes)}-lane flow at {width} px")
+            # The dead-letter panel's failure column keeps room for about 20 characters, and
+            # the fingerprint wraps after its dots and colons (a few lines, not ~20), the
+            # full text on hover.
+            group = page.locator(f'#dead-groups tr[data-subscriber="{MAIL}"]')
+            fingerprint = group.locator(".fingerprint")
+            expect(fingerprint).to_have_attribute("title", fingerprint.inner_text())
+            failure_width = group.locator("td.error").evaluate("el => el.clientWidth")
+            lines = fingerprint.evaluate(
+                "el => new Set([...el.getClientRects()].map((r) => Math.round(r.top))).size"
+            )
+            print(f"dead-letter failure column at {width} px: {failure_width} px, "
+                  f"fingerprint {fingerprint.inner_text()!r} on {lines} line(s)")  # fmt: skip
+            assert failure_width >= 140 and lines <= 4, (failure_width, lines)
 
             # The lanes scroll on their own, with the event column pinned.
             scroller.evaluate("el => { el.scrollLeft = el.scrollWidth; }")

@@ -73,6 +73,7 @@ def test_operator_fixes_a_bad_payload_in_the_browser_and_only_the_correction_is_
     assert offered["totalAmount"] == event.data["totalAmount"]
     fixed = {**offered, "totalAmount": 6999}
     page.fill("#id_data", json.dumps(fixed, indent=2, sort_keys=True))
+    expect(page.locator("#id_reason")).to_have_attribute("required", "")
     page.fill("#id_reason", "producer sent the amount as text")
     page.get_by_role("button", name="Preview the changes").click()
 

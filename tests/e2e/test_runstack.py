@@ -183,8 +183,8 @@ def stop_and_check(stack: Stack, sig: signal.Signals) -> None:
     assert "runstack: stopped" in stack.output()
 
 
-def place_order_until_confirmed(stack: Stack, *, after: str = "") -> None:
-    """One PROD-001 through the shop's API, polled until the saga confirms it."""
+def place_order_until_confirmed(stack: Stack, *, after: str = "") -> dict[str, Any]:
+    """One PROD-001 through the shop's API, polled until the saga confirms it; the order."""
     status, created = stack.request(
         "POST",
         "/orders",
@@ -197,6 +197,7 @@ def place_order_until_confirmed(stack: Stack, *, after: str = "") -> None:
         seconds=FLOW_SECONDS,
         what=f"order {order_id} becoming confirmed{after}",
     )
+    return created["data"]
 
 
 def test_places_an_order_and_stops_every_process_on_sigint(stack: Stack) -> None:
@@ -205,6 +206,46 @@ def test_places_an_order_and_stops_every_process_on_sigint(stack: Stack) -> None
     assert products["PROD-001"]["stock"] == 99
 
     stop_and_check(stack, signal.SIGINT)
+
+
+def manage(tmp_path: Path, *args: str) -> str:
+    """``./bin/manage ARGS`` as a user runs it beside the stack: no service URLs of its own."""
+    done = subprocess.run(
+        ["./bin/manage", *args],
+        cwd=ROOT,
+        env=fresh_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=FLOW_SECONDS,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_bin_manage_runs_an_operator_command_against_the_running_stack(
+    stack: Stack, tmp_path: Path
+) -> None:
+    order = place_order_until_confirmed(stack)
+    env_file = tmp_path / "var" / "stack.env"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    out = manage(
+        tmp_path, "eventhub_replay", "--correlation-id", order["correlationId"], "--dry-run"
+    )
+    assert "would send" in out and "orders.record_saga_step" in out, out
+    # The embedded Redis (its own port and password), not the default one.
+    redis_url = stack.output().split("embedded redis-server at ", 1)[1].split()[0]
+    out = manage(
+        tmp_path,
+        "shell",
+        "-c",
+        "from django.conf import settings; import redis;"
+        "print(settings.REDIS_URL, redis.Redis.from_url(settings.REDIS_URL).ping())",
+    )
+    assert out.split()[-2:] == [redis_url, "True"], out
+
+    stack.proc.send_signal(signal.SIGINT)
+    assert stack.proc.wait(timeout=EXIT_SECONDS) == 0, stack.output()
+    assert not env_file.exists()
 
 
 def test_stops_every_process_on_sigterm(stack: Stack) -> None:

@@ -35,6 +35,8 @@ def open_editor(client: Client, pk: int) -> tuple[dict[str, Any], str]:
     html = page.content.decode()
     version = re.search(r'name="version" value="([^"]+)"', html)
     assert version, html
+    # The browser asks for the reason before the first Preview (the server refuses it too).
+    assert re.search(r'<textarea name="reason"[^>]* required', html), html
     form = page.context["form"]
     return json.loads(form.initial["data"]), version.group(1)
 

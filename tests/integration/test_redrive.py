@@ -8,6 +8,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
@@ -43,6 +44,15 @@ def make_reservations(count: int) -> list[int]:
     )
 
 
+AUDIT = ("--user", "op", "--reason", "rebuild")
+"""Who and why: required of every redrive that is not a dry run."""
+
+
+@pytest.fixture
+def operator() -> User:
+    return User.objects.create_user("op", is_staff=True)
+
+
 def redrive(*args: str) -> str:
     out = io.StringIO()
     call_command("eventhub_redrive", *args, stdout=out)
@@ -61,6 +71,7 @@ def measured_rate(times: list[float]) -> float:
 
 
 def test_redrive_all_sends_the_window_again_at_its_rate_with_the_default_relay(
+    operator,
     start_worker,
     default_relay,  # noqa: F811
 ):
@@ -74,7 +85,7 @@ def test_redrive_all_sends_the_window_again_at_its_rate_with_the_default_relay(
 
     out = redrive(
         "--subscriber", PROJECTION, "--since", since, "--until", until,
-        "--status", "all", "--rate", str(RATE), "--reason", "rebuild",
+        "--status", "all", "--rate", str(RATE), *AUDIT,
     )  # fmt: skip
     batch = RetryBatch.objects.get()
     assert (batch.kind, batch.total, batch.rate_per_second) == ("replay", size, RATE)
@@ -102,6 +113,7 @@ def test_redrive_all_sends_the_window_again_at_its_rate_with_the_default_relay(
 
 
 def test_redrive_dead_requeues_the_windows_dead_letters_at_its_rate_with_the_default_relay(
+    operator,
     start_worker,
     default_relay,  # noqa: F811
 ):
@@ -113,7 +125,9 @@ def test_redrive_dead_requeues_the_windows_dead_letters_at_its_rate_with_the_def
     ))).order_by("id").first().recorded_at.isoformat()  # fmt: skip
     until = (timezone.now() + timedelta(seconds=1)).isoformat()
 
-    redrive("--subscriber", FAILED, "--since", since, "--until", until, "--rate", str(RATE))
+    redrive(
+        "--subscriber", FAILED, "--since", since, "--until", until, "--rate", str(RATE), *AUDIT
+    )  # fmt: skip
     batch = RetryBatch.objects.get()
     assert (batch.kind, batch.total) == ("retry", 100)
     assert sorted(batch.delivery_ids) == sorted(dead)
@@ -129,7 +143,7 @@ def test_redrive_dead_requeues_the_windows_dead_letters_at_its_rate_with_the_def
     assert set(Delivery.objects.filter(pk__in=outside).values_list("status", flat=True)) == {"dead"}
 
 
-def test_redrive_refuses_bad_input_by_option_and_writes_nothing():
+def test_redrive_refuses_bad_input_by_option_and_writes_nothing(operator):
     make_dead_letters(2)
     since = (timezone.now() - timedelta(hours=1)).isoformat()
     until = (timezone.now() + timedelta(hours=1)).isoformat()
@@ -144,7 +158,19 @@ def test_redrive_refuses_bad_input_by_option_and_writes_nothing():
          f"--subscriber: {FAILED} is not replayable"),
         (["--subscriber", FAILED, "--since", since, "--until", until, "--rate", "0"], "--rate: "),
     ]  # fmt: skip
+    # Every real redrive is audited with who and why; a dry run needs neither, but its
+    # --rate is checked all the same.
+    window_args = ["--subscriber", FAILED, "--since", since, "--until", until]
+    unaudited = [
+        ([*window_args, "--reason", "x"], "--user is required"),
+        ([*window_args, "--user", "op"], "--reason is required"),
+        ([*window_args, "--rate", "0", "--dry-run"], "--rate: "),
+    ]
     for args, message in cases:
+        with pytest.raises(CommandError) as refused:
+            redrive(*args, *AUDIT)
+        assert message in str(refused.value), (args, str(refused.value))
+    for args, message in unaudited:
         with pytest.raises(CommandError) as refused:
             redrive(*args)
         assert message in str(refused.value), (args, str(refused.value))

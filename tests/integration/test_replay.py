@@ -40,6 +40,15 @@ def steps(order_ids: list[str]) -> list[tuple[Any, ...]]:
     )
 
 
+AUDIT = ("--user", "op", "--reason", "rebuild the saga steps")
+"""Who and why: required of every replay that is not a dry run."""
+
+
+@pytest.fixture
+def operator() -> User:
+    return User.objects.create_user("op", is_staff=True)
+
+
 def replay(correlation_id: str, *args: str) -> str:
     out = io.StringIO()
     call_command("eventhub_replay", "--correlation-id", correlation_id, *args, stdout=out)
@@ -65,7 +74,7 @@ def test_only_projections_are_replayable():
     assert replayable == {PROJECTION}
 
 
-def test_a_replayed_saga_rebuilds_its_projection(worker, relay):
+def test_a_replayed_saga_rebuilds_its_projection(worker, relay, operator):
     orders = [place_order(b) for b in (HAPPY, PAYMENT_DECLINED, SHIPMENT_REFUSED, OUT_OF_STOCK)]
     assert [wait_for_flow(o).status for o in orders] == [
         "confirmed",
@@ -82,7 +91,7 @@ def test_a_replayed_saga_rebuilds_its_projection(worker, relay):
 
     SagaStep.objects.filter(order_id__in=ids).delete()
     for order in orders:
-        out = replay(order["correlationId"], "--reason", "rebuild the saga steps")
+        out = replay(order["correlationId"], *AUDIT)
         assert "replay batch" in out
     wait_for_batches()
 
@@ -111,7 +120,9 @@ def test_a_replayed_saga_rebuilds_its_projection(worker, relay):
     assert list(Order.objects.filter(pk__in=ids).values_list("status", flat=True))
 
 
-def test_a_replay_to_a_subscriber_that_is_not_replayable_is_refused_by_name(worker, relay):
+def test_a_replay_to_a_subscriber_that_is_not_replayable_is_refused_by_name(
+    worker, relay, operator
+):
     order = place_order(HAPPY)
     wait_for_flow(order)
     deliveries = Delivery.objects.count()
@@ -122,14 +133,33 @@ def test_a_replay_to_a_subscriber_that_is_not_replayable_is_refused_by_name(work
             PROJECTION,
             "--subscriber",
             "payments.authorize_payment",
+            *AUDIT,
         )
     with pytest.raises(CommandError, match="subscriber: no subscriber named 'nope.nothing'"):
-        replay(order["correlationId"], "--subscriber", "nope.nothing")
+        replay(order["correlationId"], "--subscriber", "nope.nothing", *AUDIT)
     with pytest.raises(CommandError, match="correlation-id: no events recorded"):
-        replay("no-such-flow")
+        replay("no-such-flow", *AUDIT)
     assert not RetryBatch.objects.exists()
     assert Delivery.objects.count() == deliveries
     assert not LogEntry.objects.exists()
+
+
+def test_a_replay_without_who_and_why_or_with_a_bad_rate_is_refused_by_option(operator):
+    """Every real replay is audited (the LogEntry needs a user, the batch a reason); a dry
+    run needs neither, but its --rate is checked all the same (before the flow is read)."""
+    cases = [
+        (["--reason", "x"], "--user is required"),
+        (["--user", "op"], "--reason is required"),
+        (["--user", "op", "--reason", "  "], "--reason is required"),
+        (["--user", "nobody", "--reason", "x"], "--user: no user named 'nobody'"),
+        (["--rate", "0", "--dry-run"], "--rate: "),
+        (["--rate", "0", *AUDIT], "--rate: "),
+    ]
+    for args, message in cases:
+        with pytest.raises(CommandError) as refused:
+            replay("any-flow", *args)
+        assert message in str(refused.value), (args, str(refused.value))
+    assert not RetryBatch.objects.exists() and not LogEntry.objects.exists()
 
 
 def test_a_dry_run_prints_what_would_be_sent_and_sends_nothing(worker, relay):
@@ -148,11 +178,12 @@ def test_a_dry_run_prints_what_would_be_sent_and_sends_nothing(worker, relay):
     assert not RetryBatch.objects.exists() and Delivery.objects.count() == deliveries
 
 
-def test_each_replay_applies_once_to_an_effectively_once_subscriber(start_worker, relay, settings):
+def test_each_replay_applies_once_to_an_effectively_once_subscriber(
+    start_worker, relay, settings, operator
+):
     start_worker(concurrency=2)
     order = place_order(HAPPY)
     wait_for_flow(order)
-    operator = User.objects.create_user("op", is_staff=True)
     # Every message is sent twice from now on (the relay runs in this process): the
     # duplicate of each replay delivery must find its work done.
     settings.EVENTHUB = {**settings.EVENTHUB, "CHAOS_DUPLICATE_DISPATCH": True}
@@ -182,14 +213,16 @@ def test_each_replay_applies_once_to_an_effectively_once_subscriber(start_worker
     )
 
 
-def test_a_replay_runs_a_flows_events_one_after_another_in_recorded_order(start_worker, relay):
+def test_a_replay_runs_a_flows_events_one_after_another_in_recorded_order(
+    start_worker, relay, operator
+):
     """With the projection slowed down (1 s a delivery) and two worker processes, a replay
     at 20/s would run the flow's three step events at once; each waits for the one before."""
     start_worker(concurrency=2)
     order = place_order(HAPPY)
     wait_for_flow(order)
     FaultRule.objects.create(subscriber=PROJECTION, enabled=True, latency_ms=1000)
-    replay(order["correlationId"], "--rate", "20", "--reason", "slow")
+    replay(order["correlationId"], "--rate", "20", "--user", "op", "--reason", "slow")
     wait_for_batches()
 
     attempts = list(

@@ -8,7 +8,32 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
+from eventhub.bus.replays import ReplayRefused, check_rate
 from eventhub.models import RetryBatch
+
+
+def check_options(options: dict[str, Any]) -> int | None:
+    """Refuse bad options before anything runs, dry run or not, naming the option.
+
+    A real replay or redrive must say who and why: the admin LogEntry needs a user and
+    ``requested_by`` would otherwise be empty (the dashboard refuses a missing reason
+    too). A dry run writes nothing, so it needs neither, but its ``--rate`` must still be
+    valid so the preview does not promise a run that would be refused. Returns the acting
+    user's id (None for a dry run without ``--user``).
+    """
+    if options["rate"] is not None:
+        try:
+            check_rate(options["rate"])
+        except ReplayRefused as exc:
+            raise CommandError(f"refused, nothing written: --{exc}") from exc
+    if not options["dry_run"]:
+        for name in ("user", "reason"):
+            if not (options[name] or "").strip():
+                raise CommandError(
+                    f"--{name} is required (who and why, for the audit log), "
+                    "unless --dry-run; nothing written"
+                )
+    return acting_user_id(options["user"])
 
 
 def acting_user_id(username: str | None) -> int | None:
@@ -17,7 +42,7 @@ def acting_user_id(username: str | None) -> int | None:
         return None
     user = get_user_model()._default_manager.filter(username=username).first()
     if user is None:
-        raise CommandError(f"--user: no user named {username!r}")
+        raise CommandError(f"--user: no user named {username!r}; nothing written")
     return user.pk
 
 

@@ -1,12 +1,13 @@
 """``manage.py eventhub_redrive``: redrive one subscriber over a time window.
 
     python manage.py eventhub_redrive --subscriber NAME --since T --until T
-        [--status dead|all] [--rate N] [--dry-run] [--reason TEXT] [--user NAME] [--wait]
+        --user NAME --reason TEXT [--status dead|all] [--rate N] [--dry-run] [--wait]
 
 ``dead`` (default) requeues the subscriber's dead letters of events recorded in
 ``[since, until)``; ``all`` sends every event of the window it receives again, as a new
 delivery generation (replayable subscribers only). Times are ISO-8601. It runs as a retry
 batch the relay carries out at ``--rate`` per second (eventhub/bus/redrives.py).
+``--user`` and ``--reason`` are required unless ``--dry-run``, so every redrive is audited.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from eventhub.bus.redrives import STATUSES, redrive_plan, redrive_start
 from eventhub.bus.replays import ReplayRefused
 
-from ._operator import acting_user_id, follow
+from ._operator import check_options, follow
 from .eventhub_replay import _option
 
 SHOWN = 50
@@ -35,11 +36,18 @@ class Command(BaseCommand):
         parser.add_argument("--status", default="dead", help=f"one of {', '.join(STATUSES)}")
         parser.add_argument("--rate", type=int, default=None, help="deliveries per second")
         parser.add_argument("--dry-run", action="store_true", help="print, send nothing")
-        parser.add_argument("--reason", default="", help="why (kept in the audit log)")
-        parser.add_argument("--user", default="", help="who, for the audit log (a username)")
+        parser.add_argument(
+            "--reason", default="", help="why, for the audit log (required unless --dry-run)"
+        )
+        parser.add_argument(
+            "--user",
+            default="",
+            help="who, for the audit log: a username (required unless --dry-run)",
+        )
         parser.add_argument("--wait", action="store_true", help="follow the batch to its end")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        user_id = check_options(options)
         try:
             redrive = redrive_plan(
                 subscriber=options["subscriber"],
@@ -52,8 +60,8 @@ class Command(BaseCommand):
                 return
             batch = redrive_start(
                 redrive,
-                user_id=acting_user_id(options["user"]),
-                reason=options["reason"] or "manage.py eventhub_redrive",
+                user_id=user_id,
+                reason=options["reason"].strip(),
                 rate=options["rate"],
             )
         except ReplayRefused as exc:

@@ -1,12 +1,13 @@
 """``manage.py eventhub_replay``: replay a flow's events to replayable subscribers.
 
     python manage.py eventhub_replay --correlation-id ID [--subscriber NAME ...]
-        [--dry-run] [--rate N] [--reason TEXT] [--user NAME] [--wait]
+        --user NAME --reason TEXT [--dry-run] [--rate N] [--wait]
 
 The events go in recorded order, as a new delivery generation (eventhub/bus/replays.py),
 through a batch the relay carries out at ``--rate`` per second. A subscriber that is not
 replayable is refused by name and nothing is written; ``--dry-run`` prints what would be
-sent (event, subscriber, generation) and writes nothing.
+sent (event, subscriber, generation) and writes nothing. ``--user`` and ``--reason`` are
+required unless ``--dry-run``, so every replay is audited with who and why.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from eventhub.bus.replays import ReplayRefused, flow_plan, replay_start
 
-from ._operator import acting_user_id, follow
+from ._operator import check_options, follow
 
 
 class Command(BaseCommand):
@@ -33,12 +34,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="print, send nothing")
         parser.add_argument("--rate", type=int, default=None, help="deliveries per second")
-        parser.add_argument("--reason", default="", help="why (kept in the audit log)")
-        parser.add_argument("--user", default="", help="who, for the audit log (a username)")
+        parser.add_argument(
+            "--reason", default="", help="why, for the audit log (required unless --dry-run)"
+        )
+        parser.add_argument(
+            "--user",
+            default="",
+            help="who, for the audit log: a username (required unless --dry-run)",
+        )
         parser.add_argument("--wait", action="store_true", help="follow the batch to its end")
 
     def handle(self, *args: Any, **options: Any) -> None:
         cid = options["correlation_id"]
+        user_id = check_options(options)
         try:
             items = flow_plan([cid], chosen=options["subscriber"])
             if options["dry_run"]:
@@ -48,12 +56,10 @@ class Command(BaseCommand):
                     f"dry run: {len(items)} deliveries would be sent; nothing written"
                 )
                 return
-            user_id = acting_user_id(options["user"])
-            reason = options["reason"] or "manage.py eventhub_replay"
             batch = replay_start(
                 items,
                 user_id=user_id,
-                reason=reason,
+                reason=options["reason"].strip(),
                 what=f"flow {cid}",
                 rate=options["rate"],
             )

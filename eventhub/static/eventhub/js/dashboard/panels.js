@@ -38,8 +38,8 @@ export function renderDeadLetters(dead, onOpenFlow, actions) {
   document.getElementById("dead-groups").replaceChildren(...(dead.groups.length
     ? dead.groups.map((g) => h("tr", { class: "dead-group", dataset: { subscriber: g.subscriber, count: g.count } },
       h("td", null, actions && actions.rights.adminUrl
-        ? h("a", { href: `${actions.rights.adminUrl}?${new URLSearchParams({ subscriber__exact: g.subscriber })}` }, g.subscriber)
-        : g.subscriber),
+        ? h("a", { href: `${actions.rights.adminUrl}?${new URLSearchParams({ subscriber__exact: g.subscriber })}` }, dotted(g.subscriber))
+        : dotted(g.subscriber)),
       deadGroupFailure(g), h("td", { class: "num count" }, g.count),
       h("td", { class: "when seen" }, ago(g.firstSeen, { class: "first-seen" }), " – ", ago(g.lastSeen, { class: "last-seen" }))))
     : [h("tr", null, h("td", { colspan: 4, class: "empty" }, "none"))]));
@@ -55,10 +55,18 @@ export function renderDeadLetters(dead, onOpenFlow, actions) {
 }
 
 // A dead-letter group's failure: its fingerprint (type + first project frame), the latest
-// error's text under it.
+// error's text under it. The fingerprint may wrap after its dots and colons
+// ("InjectedFault at eventhub.<wbr>faults:<wbr>apply_fault"), never letter by letter.
 function deadGroupFailure(g) {
+  const fingerprint = g.fingerprint || "-";
   return h("td", { class: "error" },
-    h("code", { class: "fingerprint" }, g.fingerprint || "-"), h("div", { class: "sample" }, g.error));
+    h("code", { class: "fingerprint", title: fingerprint }, breakAfter(fingerprint, /([.:])/)),
+    h("div", { class: "sample" }, g.error));
+}
+
+// Text that may wrap after each separator `pattern` matches (a capturing group).
+function breakAfter(text, pattern) {
+  return text.split(pattern).flatMap((part, i) => (i % 2 ? [part, h("wbr")] : [part]));
 }
 
 // A dotted name that may wrap after its dots ("notifications.<wbr>order_confirmation").

@@ -177,3 +177,27 @@ def test_the_idempotency_record_is_one_statement_and_a_repeat_leaves_the_transac
         assert _remember("sub.a", event_id, 1) is True  # its first replay applies once more
         assert _remember("sub.b", event_id, 0) is True
         assert ProcessedEvent.objects.filter(event_id=event_id).count() == 3  # still usable
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_autocommit_claim_skips_only_its_own_flush_wait(
+    sent: list[tuple[str, list[tuple[int, int, str]]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a transaction the claim is one round trip; on PostgreSQL it commits without
+    waiting for its WAL flush, and the session's own setting stays as it was."""
+    monkeypatch.setattr(tracing, "dispatch_span_wanted", lambda: False)
+    with CaptureQueriesContext(connection) as queries:
+        ids = _recorded(2)  # commits: the hand-off runs
+    statements = [q["sql"] for q in queries.captured_queries]
+    after_commit = statements[statements.index("COMMIT") + 1 :]
+    assert len(after_commit) == 1 and "RETURNING" in after_commit[0]
+    postgres = connection.vendor == "postgresql"
+    assert ("synchronous_commit TO off" in after_commit[0]) is postgres
+    assert sorted(pk for _, rows in sent for pk, _, _ in rows) == sorted(ids)
+    assert set(Delivery.objects.filter(pk__in=ids).values_list("dispatch_seq", flat=True)) == {1}
+    if postgres:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
+    with transaction.atomic():  # inside a caller's transaction: its commit stays synchronous
+        assert dispatch._no_flush_wait() == ""

@@ -6,8 +6,10 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventhub.settings")
 
+from eventhub.db_pool import use_pool  # noqa: E402
 from eventhub.otel import configure  # noqa: E402
 
+use_pool()  # before the first connection: PostgreSQL connections come from a pool
 configure("eventhub-web")
 django_asgi_app = get_asgi_application()
 

@@ -125,6 +125,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": os.environ.get("EVENTHUB_TEST_SQLITE", str(VAR_DIR / "test-db.sqlite3"))
     }
 
+# The web process borrows PostgreSQL connections from a pool of at most this many
+# (eventhub/db_pool.py); 0: a connection per request, as CONN_MAX_AGE says.
+WEB_DB_POOL_SIZE = env_int("EVENTHUB_WEB_DB_POOL_SIZE", 8)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

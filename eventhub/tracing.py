@@ -96,6 +96,16 @@ def process_span(delivery: Delivery, *, link_only: bool = False) -> Iterator[tra
         yield span
 
 
+def dispatch_span_wanted() -> bool:
+    """Whether ``dispatch_span`` would record a span here: no span is current and a tracer
+    provider is installed (``otel.configure``). Callers skip reading what it would describe
+    otherwise (a request or a handler dispatching has a span current)."""
+    if trace.get_current_span().get_span_context().is_valid:
+        return False
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
 @contextlib.contextmanager
 def dispatch_span(
     *,

@@ -71,11 +71,11 @@ def order_place(
             shipping_address=address.as_json(),
             correlation_id=current_flow().correlation_id or "",
         )
-        OrderLine.objects.bulk_create(
+        written_lines = OrderLine.objects.bulk_create(
             OrderLine(order=order, product_id=li.product_id, quantity=li.quantity, price=li.price)
             for li in lines
         )
-        SagaStep.objects.bulk_create(
+        steps = SagaStep.objects.bulk_create(
             SagaStep(order=order, name=name, position=position)
             for position, name in enumerate(SagaStep.ORDER, start=1)
         )
@@ -94,6 +94,22 @@ def order_place(
         if not order.correlation_id:
             order.correlation_id = order_created.recorded(responses).correlation_id
             order.save(update_fields=["correlation_id"])
+    return _as_read(order, lines=written_lines, steps=steps)
+
+
+def _as_read(order: Order, *, lines: list[OrderLine], steps: list[SagaStep]) -> Order:
+    """The order as ``selectors.order_get`` returns it (lines and saga steps prefetched),
+    from the rows just written, so that answering ``POST /orders`` reads nothing back.
+
+    The related managers then serve these rows as Django's own ``prefetch_related`` would
+    (a result cache on the related queryset); any further filtering queries the database.
+    """
+    order._prefetched_objects_cache = {}  # type: ignore[attr-defined]
+    for name, rows in (("lines", lines), ("saga_steps", steps)):
+        queryset = getattr(order, name).all()
+        queryset._result_cache = list(rows)
+        queryset._prefetch_done = True
+        order._prefetched_objects_cache[name] = queryset  # type: ignore[attr-defined]
     return order
 
 

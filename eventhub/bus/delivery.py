@@ -39,7 +39,7 @@ from contextlib import ExitStack
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -135,15 +135,27 @@ def _not_claimed(delivery_id: int, dispatch_seq: int) -> str:
 
 def _remember(subscriber: str, event_id: object, generation: int) -> bool:
     """Write the idempotency record; False if this subscriber already applied the event in
-    this delivery generation (0: as recorded; n: its n-th replay, applied once more)."""
-    try:
-        with transaction.atomic():
-            ProcessedEvent.objects.create(
-                subscriber=subscriber, event_id=event_id, generation=generation
-            )
-    except IntegrityError:
-        return False
-    return True
+    this delivery generation (0: as recorded; n: its n-th replay, applied once more).
+
+    One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING``, PostgreSQL and SQLite
+    alike) instead of a savepoint, the INSERT and its release: a conflict inserts nothing and
+    returns no row, and the transaction goes on.
+    """
+    table = connection.ops.quote_name(ProcessedEvent._meta.db_table)
+    event_field = ProcessedEvent._meta.get_field("event_id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (subscriber, event_id, generation, processed_at) "
+            "VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (subscriber, event_id, generation) DO NOTHING RETURNING id",
+            [
+                subscriber,
+                event_field.get_db_prep_value(event_id, connection),
+                generation,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            ],
+        )
+        return cursor.fetchone() is not None
 
 
 def _mark_succeeded(delivery: Delivery, attempt: Attempt) -> None:

@@ -75,7 +75,9 @@ def record(payload: DomainEvent) -> Event:
     data = to_wire(payload)
     from_wire(spec.payload, data)  # the same checks a consumer's decoding will make
     flow = context.current()
-    with transaction.atomic(), publish_span(spec.event_type) as trace:
+    # No savepoint of its own inside the caller's transaction (two round trips per event):
+    # a failure here then fails the caller's whole transaction, never a part of it.
+    with transaction.atomic(savepoint=False), publish_span(spec.event_type) as trace:
         aggregate_id = payload.aggregate_id()
         event = Event.objects.create(
             event_type=spec.event_type,

@@ -48,6 +48,24 @@ export function cookie(name) {
   return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
 }
 
+// POST a JSON body with the CSRF token; the reply as {success, data | error} even when the
+// server or the network fails (an HTML error page, a dropped connection).
+export async function postJson(url, body) {
+  try {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": cookie("csrftoken") },
+      body: JSON.stringify(body),
+    });
+    const type = response.headers.get("Content-Type") || "";
+    if (type.includes("application/json")) return await response.json();
+    return { success: false, error: `HTTP ${response.status}` };
+  } catch (err) {
+    return { success: false, error: String(err && err.message ? err.message : err) };
+  }
+}
+
 // A span of time for people: "840 ms", "5.1 s", "1 m 5.1 s", "2 h 3 m".
 export function duration(ms) {
   const value = Number(ms);

@@ -2,7 +2,7 @@
 // chip. The buttons show only for the rights the server rendered into the page (and the server
 // checks them again on every POST); a discard asks for its reason in one static <dialog>, so
 // live re-renders never wipe what the operator is typing. Every string is set as text.
-import { cookie, h, setText } from "../dom.js";
+import { h, postJson, setText } from "../dom.js";
 
 const API = "/dashboard/api/dead-letters/";
 
@@ -58,7 +58,7 @@ export class DeadLetterActions {
     this.pending.add(id);
     this.disable(id);
     this.say(`Retrying ${label}…`);
-    const reply = await this.post(`${API}${encodeURIComponent(id)}/retry`, {});
+    const reply = await postJson(`${API}${encodeURIComponent(id)}/retry`, {});
     this.pending.delete(id);
     if (!reply.success) this.disable(id, false);
     this.say(reply.success ? `Retry of ${label} queued (batch ${reply.data.batch}); its progress shows live.` : `Retry of ${label} refused: ${reply.error}`, !reply.success);
@@ -83,7 +83,7 @@ export class DeadLetterActions {
     }
     this.pending.add(id);
     this.disable(id);
-    const reply = await this.post(`${API}${encodeURIComponent(id)}/discard`, { reason });
+    const reply = await postJson(`${API}${encodeURIComponent(id)}/discard`, { reason });
     this.pending.delete(id);
     if (!reply.success) {
       this.disable(id, false);
@@ -93,22 +93,6 @@ export class DeadLetterActions {
     this.dialog.close();
     this.discarding = null;
     this.say(`Discarded ${label}.`);
-  }
-
-  async post(url, body) {
-    try {
-      const response = await fetch(url, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": cookie("csrftoken") },
-        body: JSON.stringify(body),
-      });
-      const type = response.headers.get("Content-Type") || "";
-      if (type.includes("application/json")) return await response.json();
-      return { success: false, error: `HTTP ${response.status}` };
-    } catch (err) {
-      return { success: false, error: String(err && err.message ? err.message : err) };
-    }
   }
 
   disable(id, disabled = true) {

@@ -3,7 +3,7 @@
 // it; the batch's progress shows in the Retry batches panel and the replayed deliveries in
 // the flow, as they happen. Shown only with the right the server rendered into the page (and
 // checked again on the POST). Every string is set as text.
-import { cookie, h, setText } from "../dom.js";
+import { h, postJson, setText } from "../dom.js";
 
 export class ReplayAction {
   constructor(rights) {
@@ -53,7 +53,7 @@ export class ReplayAction {
       return;
     }
     this.busy = true;
-    const reply = await this.post(`/dashboard/api/flows/${encodeURIComponent(cid)}/replay`, { reason });
+    const reply = await postJson(`/dashboard/api/flows/${encodeURIComponent(cid)}/replay`, { reason });
     this.busy = false;
     if (!reply.success) {
       setText(this.error, reply.error);
@@ -69,7 +69,7 @@ export class ReplayAction {
   async dryRun() {
     const cid = this.cid;
     if (!cid) return;
-    const reply = await this.post(`/dashboard/api/flows/${encodeURIComponent(cid)}/replay`, { dryRun: true });
+    const reply = await postJson(`/dashboard/api/flows/${encodeURIComponent(cid)}/replay`, { dryRun: true });
     if (!reply.success) {
       setText(this.error, reply.error);
       return;
@@ -79,21 +79,5 @@ export class ReplayAction {
     setText(this.previewTitle, `Would send ${items.length} deliveries (dry run, nothing sent):`);
     this.preview.replaceChildren(...items.map((d) =>
       h("li", null, `#${d.position} ${d.eventType} → ${d.subscriber} (generation ${d.generation})`)));
-  }
-
-  async post(url, body) {
-    try {
-      const response = await fetch(url, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": cookie("csrftoken") },
-        body: JSON.stringify(body),
-      });
-      const type = response.headers.get("Content-Type") || "";
-      if (type.includes("application/json")) return await response.json();
-      return { success: false, error: `HTTP ${response.status}` };
-    } catch (err) {
-      return { success: false, error: String(err && err.message ? err.message : err) };
-    }
   }
 }

@@ -87,6 +87,7 @@ class Delivery(models.Model):
     subscriber = models.CharField(max_length=100)
     generation = models.PositiveIntegerField(
         default=0,
+        db_default=0,
         help_text="0: the delivery made when the event was recorded; n: the n-th replay of it",
     )
     queue = models.CharField(max_length=100)
@@ -190,7 +191,9 @@ class ProcessedEvent(models.Model):
     subscriber = models.CharField(max_length=100)
     event_id = models.UUIDField()
     generation = models.PositiveIntegerField(
-        default=0, help_text="The delivery generation applied (0: original, n: n-th replay)"
+        default=0,
+        db_default=0,
+        help_text="The delivery generation applied (0: original, n: n-th replay)",
     )
     processed_at = models.DateTimeField(auto_now_add=True)
 

@@ -142,9 +142,9 @@ def _rate() -> int:
 def subscriber_resume(*, name: str, user_id: int | None) -> Outcome:
     """Release ``name``'s held deliveries in recorded order at the retry rate (by the relay).
 
-    The held deliveries whose message may still be in the broker (dispatched before the
-    pause and not yet seen by a worker) get a new dispatch number and no dispatch, so that
-    the old message does nothing and the release sends them in their place in the line.
+    The held deliveries get a new dispatch number and no dispatch, so that a message of theirs
+    still in the broker (dispatched before the pause and not yet seen by a worker) does
+    nothing, and the release sends them in their place in the line.
     """
     name = _known(name)
     now = timezone.now()
@@ -154,9 +154,12 @@ def subscriber_resume(*, name: str, user_id: int | None) -> Outcome:
             raise PauseError(f"subscriber: {name} is not paused")
         if pause.resumed_at is not None:
             return Outcome(pause=pause, changed=False, held=held_count(name))
-        Delivery.objects.filter(
-            subscriber=name, status__in=DISPATCHABLE, dispatched_at__isnull=False
-        ).update(dispatched_at=None, dispatch_seq=F("dispatch_seq") + 1)
+        # Every held delivery, not only those marked dispatched: the relay's stale-dispatch
+        # reset clears ``dispatched_at`` of a message still queued and keeps its number, so
+        # such a message would otherwise run at once on resume, out of order and off the pace.
+        Delivery.objects.filter(subscriber=name, status__in=DISPATCHABLE).update(
+            dispatched_at=None, dispatch_seq=F("dispatch_seq") + 1
+        )
         pause.resumed_at = pause.paced_from = now
         pause.resumed_by_id = user_id
         pause.rate_per_second = _rate()

@@ -12,7 +12,7 @@ The window is ``[since, until)`` on ``Event.recorded_at``, the time the event lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.db import transaction
@@ -76,6 +76,10 @@ def parse_moment(value: object, *, field: str) -> datetime:
             ) from None
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
+    try:  # what the database stores: UTC, which a moment near year 1 or 9999 may not reach
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ReplayRefused(f"{field}: {moment.isoformat()} is out of range") from None
     return moment
 
 

@@ -167,6 +167,11 @@ def flow_plan(
     items: list[ReplayItem] = []
     for correlation_id in dict.fromkeys(correlation_ids):
         items.extend(plan(flow_events(correlation_id), chosen=chosen))
+        if len(items) > MAX_REPLAY_ITEMS:  # the cap is per replay, not per flow
+            raise ReplayRefused(
+                f"correlation_id: these flows make more than {MAX_REPLAY_ITEMS} deliveries; "
+                "choose fewer flows"
+            )
     if not items:
         names = ", ".join(chosen) if chosen else "no replayable subscriber"
         raise ReplayRefused(

@@ -36,9 +36,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import live
-from ..models import Delivery, Event, RetryBatch
+from ..models import Delivery, Event, RetryBatch, SubscriberPause
 from . import replays
 from .dead_letters import dead_letter_retry
+from .dispatch import MESSAGE_BATCH
 
 BURST_SECONDS = 0.25
 """The most a pass may requeue, in seconds of the rate. A late relay catches up this much (a
@@ -68,15 +69,24 @@ class Advanced:
 
 
 def allowance(
-    *, rate: float, done: int, total: int, paced_from: datetime | None, now: datetime
+    *,
+    rate: float,
+    done: int,
+    total: int,
+    paced_from: datetime | None,
+    now: datetime,
+    most: int | None = None,
 ) -> Allowance:
     """What a batch may requeue at ``now``: ``floor(rate x elapsed) + 1 - done``, capped.
 
     The ``+ 1`` is the first dead letter, due as the batch starts (``paced_from`` is None
-    until a pass takes it up). The cap is ``BURST_SECONDS`` of the rate (at least one).
+    until a pass takes it up). The cap is ``BURST_SECONDS`` of the rate (at least one), and
+    at most ``most`` when given (a replay's slice must fit one message: see ``_held_back``).
     """
     origin = paced_from or now
     burst = max(1, math.ceil(rate * BURST_SECONDS))
+    if most is not None:
+        burst = max(1, min(burst, most))
     earned = math.floor(rate * (now - origin).total_seconds() + EPSILON) + 1
     count = earned - done
     behind = count > burst
@@ -170,19 +180,21 @@ def _held_back(batch: RetryBatch, count: int) -> bool:
     unfinished. Unrelated aggregates do not wait on each other, so a window of many flows
     goes at its rate.
 
-    Within a slice the order holds by itself: it is dispatched at once, one message per
-    queue, whose deliveries a worker runs one after another. The look back covers the last
-    ``ORDER_LOOKBACK_SLICES`` slices: a delivery still retrying after that many may be
-    overtaken.
+    Within a slice the order holds by itself: a replay's slice is at most ``MESSAGE_BATCH``
+    (``advance``), so it is dispatched at once as one message per queue, whose deliveries a
+    worker runs one after another. The look back covers the last ``ORDER_LOOKBACK_SLICES``
+    slices: a delivery still retrying after that many may be overtaken. A delivery held by a
+    paused subscriber does not hold the replay back: the pause keeps it, and the resume
+    releases that subscriber's deliveries in recorded order.
     """
     if batch.kind != RetryBatch.Kind.REPLAY or not batch.delivery_ids:
         return False
     burst = max(1, math.ceil(batch.rate_per_second * BURST_SECONDS))
-    recent = batch.delivery_ids[-burst * ORDER_LOOKBACK_SLICES :]
+    recent = batch.delivery_ids[-min(burst, MESSAGE_BATCH) * ORDER_LOOKBACK_SLICES :]
     busy = set(
-        Delivery.objects.filter(pk__in=recent, status__in=UNFINISHED).values_list(
-            "event__aggregate_type", "event__aggregate_id", "subscriber"
-        )
+        Delivery.objects.filter(pk__in=recent, status__in=UNFINISHED)
+        .exclude(subscriber__in=SubscriberPause.objects.values("subscriber"))
+        .values_list("event__aggregate_type", "event__aggregate_id", "subscriber")
     )
     if not busy:
         return False
@@ -208,6 +220,7 @@ def advance() -> Advanced:
             total=batch.total,
             paced_from=batch.paced_from,
             now=now,
+            most=MESSAGE_BATCH if batch.kind == RetryBatch.Kind.REPLAY else None,
         )
         if allowed.count and _held_back(batch, allowed.count):
             next_due.append(WAIT_FOR_PREVIOUS_SECONDS)

@@ -32,11 +32,19 @@ def deadline_loop(seconds: float, what: str, stack: Stack) -> Iterator[None]:
     raise CommandError(f"{what} did not answer within {seconds:.0f} s")
 
 
-def redis_answers(port: int) -> bool:
+def redis_answers(port: int, password: str | None = None) -> bool:
+    """Redis on ``port`` answers PING (after AUTH with ``password``, when it has one)."""
+    request = (f"AUTH {password}\r\n" if password else "") + "PING\r\n"
     try:
         with socket.create_connection((HOST, port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            sock.sendall(request.encode())
+            reply = b""
+            while b"\r\n" not in reply or (password and reply.count(b"\r\n") < 2):
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                reply += chunk
+            return reply.endswith(b"+PONG\r\n")
     except OSError:
         return False
 

@@ -22,7 +22,9 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.management import call_command
@@ -70,6 +72,13 @@ def banner(port: int, password: str) -> str:
     )
 
 
+def keep_private(var_dir: Path) -> None:
+    """The var dir holds the database (sessions, password hashes), the secret key and the
+    dev login: only this user may enter it, and what the stack creates is its own (umask)."""
+    os.umask(0o077)
+    var_dir.chmod(0o700)
+
+
 def run_stack(out: IO[str], *, port: int, concurrency: int) -> None:
     """Start the stack and supervise it until a signal, or a child that keeps crashing.
 
@@ -78,6 +87,7 @@ def run_stack(out: IO[str], *, port: int, concurrency: int) -> None:
     """
     if not port_free(port):
         raise CommandError(f"port {port} on {HOST} is in use; choose another with --port")
+    keep_private(Path(settings.VAR_DIR))
     stack = Stack(out=out)
     stack.env["PYTHONUNBUFFERED"] = "1"
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -100,12 +110,20 @@ def run_stack(out: IO[str], *, port: int, concurrency: int) -> None:
         raise CommandError(str(reason), returncode=1)
 
 
+def redacted(url: str) -> str:
+    """``url`` without its password, for the log (``./bin/manage`` reads the real one)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(parts.password, "***", 1)))
+
+
 def start_and_supervise(stack: Stack, port: int, concurrency: int) -> None:
     if url := os.environ.get("REDIS_URL"):
         stack.say(f"runstack: using Redis at {url}")
     else:
         url = start_redis(stack)
-        stack.say(f"runstack: embedded redis-server at {url}")
+        stack.say(f"runstack: embedded redis-server at {redacted(url)}")
     stack.env["REDIS_URL"] = url
     stack.say(f"runstack: environment for ./bin/manage in {write_stack_env(stack.env)}")
 

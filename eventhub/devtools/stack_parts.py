@@ -8,6 +8,7 @@ as ``./bin/run`` starts it.
 from __future__ import annotations
 
 import importlib.util
+import secrets
 import sys
 from pathlib import Path
 
@@ -37,9 +38,14 @@ def redis_executable() -> str:
 
 
 def start_redis(stack: Stack) -> str:
-    """Start the embedded Redis on the first free port from 6380 and return its URL."""
+    """Start the embedded Redis on the first free port from 6380 and return its URL.
+
+    It has a password of its own, made at each start: bound to 127.0.0.1 it is still open to
+    every local user, and it holds the queues and the live channel layer (its URL, password
+    included, goes to the children and to ``var/stack.env``, mode 0600)."""
     data_dir = Path(settings.VAR_DIR) / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
     for port in (p for p in REDIS_PORTS if port_free(p)):
         child = stack.start(
             "redis",
@@ -47,12 +53,13 @@ def start_redis(stack: Stack) -> str:
                 redis_executable(),
                 *("--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"),
                 *("--dir", str(data_dir), "--daemonize", "no", "--loglevel", "warning"),
+                *("--requirepass", password),
             ],
         )
         try:
             for _ in deadline_loop(REDIS_READY_SECONDS, "redis-server", stack):
-                if redis_answers(port):
-                    return f"redis://{HOST}:{port}/0"
+                if redis_answers(port, password):
+                    return f"redis://:{password}@{HOST}:{port}/0"
         except ChildExited:  # lost a race for the port: try the next one
             stack.children.remove(child)
     raise CommandError(f"no free port for redis-server in {REDIS_PORTS.start}-{REDIS_PORTS.stop}")

@@ -38,6 +38,7 @@ class Migration(migrations.Migration):
             name="generation",
             field=models.PositiveIntegerField(
                 default=0,
+                db_default=0,
                 help_text="0: the delivery made when the event was recorded; n: the n-th replay of it",
             ),
         ),
@@ -45,7 +46,9 @@ class Migration(migrations.Migration):
             model_name="processedevent",
             name="generation",
             field=models.PositiveIntegerField(
-                default=0, help_text="The delivery generation applied (0: original, n: n-th replay)"
+                default=0,
+                db_default=0,
+                help_text="The delivery generation applied (0: original, n: n-th replay)",
             ),
         ),
         migrations.AddField(

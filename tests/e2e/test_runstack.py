@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import psutil
 import pytest
@@ -232,8 +233,10 @@ def test_bin_manage_runs_an_operator_command_against_the_running_stack(
         tmp_path, "eventhub_replay", "--correlation-id", order["correlationId"], "--dry-run"
     )
     assert "would send" in out and "orders.record_saga_step" in out, out
-    # The embedded Redis (its own port and password), not the default one.
-    redis_url = stack.output().split("embedded redis-server at ", 1)[1].split()[0]
+    # The embedded Redis (its own port and password), not the default one; the log shows
+    # its address without the password.
+    logged = urlsplit(stack.output().split("embedded redis-server at ", 1)[1].split()[0])
+    assert logged.password == "***", logged
     out = manage(
         tmp_path,
         "shell",
@@ -241,7 +244,16 @@ def test_bin_manage_runs_an_operator_command_against_the_running_stack(
         "from django.conf import settings; import redis;"
         "print(settings.REDIS_URL, redis.Redis.from_url(settings.REDIS_URL).ping())",
     )
-    assert out.split()[-2:] == [redis_url, "True"], out
+    used, answered = out.split()[-2:]
+    used_url = urlsplit(used)
+    assert (used_url.port, answered) == (logged.port, "True"), out
+    assert used_url.password and len(used_url.password) >= 24, out
+    # Without the password, the embedded Redis answers nothing but NOAUTH.
+    with socket.create_connection(("127.0.0.1", used_url.port), timeout=5) as sock:
+        sock.sendall(b"PING\r\n")
+        assert sock.recv(64).startswith(b"-NOAUTH"), "the embedded Redis needs no password"
+    # The var dir (the database with its sessions, the secret key) is this user's alone.
+    assert (tmp_path / "var").stat().st_mode & 0o777 == 0o700
 
     stack.proc.send_signal(signal.SIGINT)
     assert stack.proc.wait(timeout=EXIT_SECONDS) == 0, stack.output()

@@ -157,6 +157,10 @@ def test_redrive_refuses_bad_input_by_option_and_writes_nothing(operator):
         (["--subscriber", FAILED, "--since", since, "--until", until, "--status", "all"],
          f"--subscriber: {FAILED} is not replayable"),
         (["--subscriber", FAILED, "--since", since, "--until", until, "--rate", "0"], "--rate: "),
+        (["--subscriber", FAILED, "--since", "0001-01-01T00:00:00+05:00", "--until", until],
+         "--since: 0001-01-01T00:00:00+05:00 is out of range"),
+        (["--subscriber", FAILED, "--since", since, "--until", "9999-12-31T23:59:59-05:00"],
+         "--until: 9999-12-31T23:59:59-05:00 is out of range"),
     ]  # fmt: skip
     # Every real redrive is audited with who and why; a dry run needs neither, but its
     # --rate is checked all the same.

@@ -219,6 +219,19 @@ def test_relay_scan_leaves_a_paused_backlog_alone_and_others_go_by() -> None:
     assert deliveries(COUNTER).filter(dispatched_at__isnull=False).count() == 3
 
 
+def test_resume_renumbers_a_queued_message_whose_dispatch_the_relay_reset() -> None:
+    """A backlog older than EVENTHUB_REDISPATCH_AFTER_SECONDS: the relay's stale-dispatch
+    reset clears ``dispatched_at`` of a message still in the broker and keeps its number.
+    The resume must fence it all the same, or it would run at once, off the pace."""
+    (position,) = record_outcomes(1)
+    delivery = Delivery.objects.get(event_id=position, subscriber=OUTCOME)
+    subscriber_pause(name=OUTCOME, user_id=None)
+    Delivery.objects.filter(pk=delivery.pk).update(dispatched_at=None, dispatch_seq=1)
+    subscriber_resume(name=OUTCOME, user_id=None)
+    delivery.refresh_from_db()
+    assert (delivery.dispatch_seq, delivery.dispatched_at) == (2, None)
+
+
 # --- commands ----------------------------------------------------------------------------
 
 
@@ -247,6 +260,8 @@ def test_commands_name_an_unknown_subscriber(command: str) -> None:
 def test_commands_without_a_user_are_refused_naming_the_option(command: str) -> None:
     with pytest.raises(CommandError, match="--user"):
         call_command(command, OUTCOME)
+    with pytest.raises(CommandError, match="--user is required"):
+        call_command(command, OUTCOME, "--user", " ")
     assert not SubscriberPause.objects.exists()
     assert not LogEntry.objects.exists()
 

@@ -86,3 +86,15 @@ def test_a_replay_needs_a_reason_and_a_sane_rate():
     with pytest.raises(ReplayRefused, match="^rate: "):
         replay_start(items, user_id=None, reason="x", what="x", rate=0)
     assert not RetryBatch.objects.exists()
+
+
+def test_the_size_cap_holds_for_a_replay_of_many_flows(monkeypatch: pytest.MonkeyPatch):
+    """The cap is per replay: the admin's action over many selected flows may not add up
+    flows that each fit (an attacker's "select all" found it counted per flow)."""
+    from eventhub.bus import replays
+
+    flows = [reserved_flow()[0] for _ in range(3)]
+    monkeypatch.setattr(replays, "MAX_REPLAY_ITEMS", 2)
+    assert len(flow_plan(flows[:2])) == 2
+    with pytest.raises(ReplayRefused, match="more than 2 deliveries"):
+        flow_plan(flows)

@@ -194,3 +194,22 @@ def test_a_relay_that_read_the_batch_before_another_relay_advanced_it_requeues_n
     retry.refresh_from_db()
     assert (retry.done, retry.requeued) == (1, 1)
     assert requeued(ids) == ids[:1]
+
+
+def test_a_replay_slice_fits_one_message_whatever_the_rate() -> None:
+    """A replay keeps its flow's order within a slice only if the slice is one message (a
+    worker runs it in order); at 1000/s the burst would be 250, five messages in parallel."""
+    from eventhub.bus.dispatch import MESSAGE_BATCH
+
+    wide = allowance(rate=1000, done=0, total=5000, paced_from=T0, now=T0 + timedelta(seconds=1))
+    assert wide.count == 250
+    capped = allowance(
+        rate=1000,
+        done=0,
+        total=5000,
+        paced_from=T0,
+        now=T0 + timedelta(seconds=1),
+        most=MESSAGE_BATCH,
+    )
+    assert capped.count == MESSAGE_BATCH
+    assert capped.next_due_in == 0.0  # behind: the relay comes back at once

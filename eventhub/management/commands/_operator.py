@@ -36,6 +36,15 @@ def check_options(options: dict[str, Any]) -> int | None:
     return acting_user_id(options["user"])
 
 
+def required_user_id(username: str | None) -> int:
+    """The user named by a required ``--user``: a blank one is refused like a missing one
+    (an action without a user would leave no admin log entry)."""
+    user_id = acting_user_id((username or "").strip())
+    if user_id is None:
+        raise CommandError("--user is required (who, for the audit log); nothing written")
+    return user_id
+
+
 def acting_user_id(username: str | None) -> int | None:
     """The user named by ``--user`` (the audit log's "who"); None when not given."""
     if not username:

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from eventhub.bus.pauses import PauseError, subscriber_resume
 
-from ._operator import acting_user_id
+from ._operator import required_user_id
 
 
 class Command(BaseCommand):
@@ -25,7 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, name: str, user: str | None, **options: Any) -> None:
         try:
-            outcome = subscriber_resume(name=name, user_id=acting_user_id(user))
+            outcome = subscriber_resume(name=name, user_id=required_user_id(user))
         except PauseError as exc:
             raise CommandError(str(exc)) from exc
         rate = outcome.pause.rate_per_second

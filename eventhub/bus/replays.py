@@ -223,6 +223,20 @@ def replay_start(
     return batch
 
 
+def _new_delivery(
+    event: Event, sub: subscribers.Subscriber, generation: int, now: datetime
+) -> Delivery:
+    return Delivery.objects.create(
+        event=event,
+        subscriber=sub.name,
+        generation=generation,
+        queue=sub.queue,
+        guarantee=sub.guarantee.value,
+        max_attempts=sub.max_attempts,
+        next_attempt_at=now,
+    )
+
+
 def replay_deliver(pairs: Sequence[Sequence[object]], *, now: datetime | None = None) -> list[int]:
     """Make the next generation's delivery for each ``[event pk, subscriber]`` and dispatch
     them once committed, in the order given; the ids made (a pair whose event or subscriber
@@ -244,17 +258,10 @@ def replay_deliver(pairs: Sequence[Sequence[object]], *, now: datetime | None = 
             continue
         generation = latest.get((pk, name), -1) + 1
         latest[(pk, name)] = generation
+
         try:
             with transaction.atomic():
-                delivery = Delivery.objects.create(
-                    event=event,
-                    subscriber=sub.name,
-                    generation=generation,
-                    queue=sub.queue,
-                    guarantee=sub.guarantee.value,
-                    max_attempts=sub.max_attempts,
-                    next_attempt_at=now,
-                )
+                delivery = _new_delivery(event, sub, generation, now)
         except IntegrityError:  # another replay took this generation: take the next
             generation = (
                 Delivery.objects.filter(event=event, subscriber=sub.name).aggregate(
@@ -263,15 +270,7 @@ def replay_deliver(pairs: Sequence[Sequence[object]], *, now: datetime | None = 
                 + 1
             )
             latest[(pk, name)] = generation
-            delivery = Delivery.objects.create(
-                event=event,
-                subscriber=sub.name,
-                generation=generation,
-                queue=sub.queue,
-                guarantee=sub.guarantee.value,
-                max_attempts=sub.max_attempts,
-                next_attempt_at=now,
-            )
+            delivery = _new_delivery(event, sub, generation, now)
         made.append(delivery.pk)
     if made:
         live.delivery_changed()

@@ -12,6 +12,21 @@ from eventhub.bus.replays import ReplayRefused, check_rate
 from eventhub.models import RetryBatch
 
 
+def add_operator_arguments(parser: Any) -> None:
+    """What every batch-making operator command takes: dry run, rate, who, why, follow."""
+    parser.add_argument("--dry-run", action="store_true", help="print, send nothing")
+    parser.add_argument("--rate", type=int, default=None, help="deliveries per second")
+    parser.add_argument(
+        "--reason", default="", help="why, for the audit log (required unless --dry-run)"
+    )
+    parser.add_argument(
+        "--user",
+        default="",
+        help="who, for the audit log: a username (required unless --dry-run)",
+    )
+    parser.add_argument("--wait", action="store_true", help="follow the batch to its end")
+
+
 def check_options(options: dict[str, Any]) -> int | None:
     """Refuse bad options before anything runs, dry run or not, naming the option.
 

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from eventhub.bus.redrives import STATUSES, redrive_plan, redrive_start
 from eventhub.bus.replays import ReplayRefused
 
-from ._operator import check_options, follow
+from ._operator import add_operator_arguments, check_options, follow
 from .eventhub_replay import _option
 
 SHOWN = 50
@@ -34,17 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--since", required=True, help="ISO-8601 time, inclusive")
         parser.add_argument("--until", required=True, help="ISO-8601 time, exclusive")
         parser.add_argument("--status", default="dead", help=f"one of {', '.join(STATUSES)}")
-        parser.add_argument("--rate", type=int, default=None, help="deliveries per second")
-        parser.add_argument("--dry-run", action="store_true", help="print, send nothing")
-        parser.add_argument(
-            "--reason", default="", help="why, for the audit log (required unless --dry-run)"
-        )
-        parser.add_argument(
-            "--user",
-            default="",
-            help="who, for the audit log: a username (required unless --dry-run)",
-        )
-        parser.add_argument("--wait", action="store_true", help="follow the batch to its end")
+        add_operator_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         user_id = check_options(options)

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from eventhub.bus.replays import ReplayRefused, flow_plan, replay_start
 
-from ._operator import check_options, follow
+from ._operator import add_operator_arguments, check_options, follow
 
 
 class Command(BaseCommand):
@@ -32,17 +32,7 @@ class Command(BaseCommand):
             default=[],
             help="a subscriber to replay to (repeatable; default: every replayable one)",
         )
-        parser.add_argument("--dry-run", action="store_true", help="print, send nothing")
-        parser.add_argument("--rate", type=int, default=None, help="deliveries per second")
-        parser.add_argument(
-            "--reason", default="", help="why, for the audit log (required unless --dry-run)"
-        )
-        parser.add_argument(
-            "--user",
-            default="",
-            help="who, for the audit log: a username (required unless --dry-run)",
-        )
-        parser.add_argument("--wait", action="store_true", help="follow the batch to its end")
+        add_operator_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         cid = options["correlation_id"]

@@ -71,6 +71,8 @@ def release_dead_starts() -> int:
     candidates = old_enough(timezone.now()) & Q(
         status__in=DISPATCHABLE, dispatched_at__isnull=False
     )
+    if not Delivery.objects.filter(candidates).exists():
+        return 0  # the usual case: no lock taken (on SQLite every transaction is a write lock)
     with transaction.atomic():
         rows = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))

@@ -76,6 +76,9 @@ def reset_stale_dispatches() -> int:
     cutoff = timezone.now() - timedelta(
         seconds=float(settings.EVENTHUB["REDISPATCH_AFTER_SECONDS"])
     )
+    stale_ones = Delivery.objects.filter(status__in=DISPATCHABLE, dispatched_at__lt=cutoff)
+    if not stale_ones.exists():
+        return 0  # the usual case: no lock taken (on SQLite every transaction is a write lock)
     # A delivery whose handler is running right now is row-locked by its uncommitted claim
     # (PostgreSQL): skip it rather than wait for the handler; it is not stale.
     with transaction.atomic():

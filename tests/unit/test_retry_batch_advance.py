@@ -112,20 +112,20 @@ def test_each_pass_requeues_what_came_due_at_the_rate_since_the_pace_started(clo
     assert requeued(ids) == ids[:6]
 
 
-def test_a_late_pass_requeues_one_burst_and_moves_the_pace_up_instead_of_catching_up(clock):
+def test_a_late_pass_catches_up_one_second_and_moves_the_pace_up_for_the_rest(clock):
     ids = dead_letters(100)
-    retry = batch(ids, rate=20)  # a burst: 20/s x 0.25 s = 5
+    retry = batch(ids, rate=20)  # the catch-up: 20/s x 1 s = 20
     advance()
 
     clock.set(10.0)  # 200 would be due: the relay was away
-    assert advance() == Advanced(requeued=5, next_due_in=0.0)
+    assert advance().requeued == 20
     retry.refresh_from_db()
-    assert retry.done == 6
-    assert retry.paced_from == T0 + timedelta(seconds=10 - 5 / 20)  # as if on time since
+    assert retry.done == 21
+    assert retry.paced_from == T0 + timedelta(seconds=10 - 20 / 20)  # as if on time since
 
     clock.set(10.1)  # back at the rate: 2 more at 20/s in 0.1 s
     assert advance().requeued == 2
-    assert len(requeued(ids)) == 8
+    assert len(requeued(ids)) == 23
 
 
 def test_the_last_slice_finishes_the_batch_and_a_finished_or_cancelled_batch_is_left_alone(
@@ -198,11 +198,12 @@ def test_a_relay_that_read_the_batch_before_another_relay_advanced_it_requeues_n
 
 def test_a_replay_slice_fits_one_message_whatever_the_rate() -> None:
     """A replay keeps its flow's order within a slice only if the slice is one message (a
-    worker runs it in order); at 1000/s the burst would be 250, five messages in parallel."""
+    worker runs it in order); at 1000/s a second late, a pass would take 1000, twenty
+    messages in parallel."""
     from eventhub.bus.dispatch import MESSAGE_BATCH
 
     wide = allowance(rate=1000, done=0, total=5000, paced_from=T0, now=T0 + timedelta(seconds=1))
-    assert wide.count == 250
+    assert wide.count == 1000
     capped = allowance(
         rate=1000,
         done=0,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from eventhub.bus.relay import BATCH_PACE_STEP_SECONDS, RelayReport, pause
-from eventhub.bus.retry_batches import BURST_SECONDS, allowance
+from eventhub.bus.retry_batches import CATCH_UP_SECONDS, allowance
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 DEFAULT_INTERVAL = 0.5  # settings.EVENTHUB["RELAY_INTERVAL_SECONDS"]
@@ -45,12 +45,11 @@ def test_a_pass_before_the_next_is_due_requeues_nothing_and_says_when():
     assert early.next_due_in == pytest.approx(0.6)
 
 
-def test_after_a_stall_a_batch_resumes_at_its_rate_instead_of_catching_up():
+def test_after_a_stall_a_batch_makes_up_one_second_and_then_keeps_its_rate():
     rate = 100
     stalled = allowance(rate=rate, done=10, total=10_000, paced_from=at(0), now=at(60))
-    assert stalled.count == rate * BURST_SECONDS  # not the 5,990 the clock would allow
+    assert stalled.count == rate * CATCH_UP_SECONDS  # not the 5,990 the clock would allow
     assert stalled.paced_from > at(0)
-    assert stalled.next_due_in == 0.0  # behind: the relay comes back at once
     # The next pass, 0.1 s later, gets 0.1 s worth: the pace holds from there.
     after = allowance(
         rate=rate,
@@ -63,7 +62,33 @@ def test_after_a_stall_a_batch_resumes_at_its_rate_instead_of_catching_up():
     assert after.paced_from == stalled.paced_from
 
 
-def test_no_second_of_a_batch_holds_more_than_its_rate_and_one_burst():
+def test_a_replay_slice_fits_one_message_and_the_relay_comes_back_for_the_rest():
+    late = allowance(rate=500, done=0, total=1000, paced_from=at(0), now=at(0.5), most=50)
+    assert late.count == 50
+    assert late.next_due_in == 0.0  # behind: the relay comes back at once
+    assert late.paced_from == at(0)  # what is owed is kept
+
+
+def test_a_relay_late_by_less_than_the_catch_up_keeps_the_batch_at_its_rate():
+    """A pass 0.4 s late twice a second (SQLite's write lock held by the workers): the
+    pacing before this dropped what such a pass owed beyond one slice, and a batch at 200/s
+    ran at 159/s in CI."""
+    rate, total = 200, 1000
+    done, paced_from, now, times = 0, None, 0.0, []
+    while done < total:
+        step = allowance(rate=rate, done=done, total=total, paced_from=paced_from, now=at(now))
+        times += [now] * step.count
+        done, paced_from = done + step.count, step.paced_from
+        report = RelayReport(batch_due_in=step.next_due_in)
+        # Late passes in the middle of the run (a late last pass delays its end, whatever
+        # the pacing).
+        late = 0.4 if now < 4.0 and now % 0.5 < 0.1 else 0.0
+        now += 0.03 + late + pause(report, DEFAULT_INTERVAL, elapsed=0.03 + late)
+    measured = (total - 1) / (times[-1] - times[0])
+    assert measured == pytest.approx(rate, rel=0.05)
+
+
+def test_no_second_of_a_batch_holds_more_than_its_rate_and_its_catch_up():
     """Passes every 0.1 s, and one relay stall of 3 s in the middle."""
     rate, total = 100, 1000
     done, paced_from, now, times = 0, None, 0.0, []
@@ -73,7 +98,7 @@ def test_no_second_of_a_batch_holds_more_than_its_rate_and_one_burst():
         done, paced_from = done + step.count, step.paced_from
         now += 3.0 if 2.0 <= now < 2.1 else 0.1
     busiest = max(sum(1 for t in times[i:] if t - s < 1.0 - 1e-9) for i, s in enumerate(times))
-    assert rate < busiest <= rate * (1 + BURST_SECONDS) + 1
+    assert rate * 1.5 < busiest <= rate * (1 + CATCH_UP_SECONDS) + 1
 
 
 def test_a_pass_never_goes_beyond_the_batch_and_says_when_it_is_done():

@@ -1,5 +1,5 @@
 // The side panels and counters: dead letters (as the server counted them) and fault switches.
-import { ago, h, postJson, setText, shortId } from "../dom.js";
+import { ago, h, postJson, setNote, setText, shortId } from "../dom.js";
 
 export function renderCounters(stats, cursor) {
   if (stats) {
@@ -127,10 +127,8 @@ export class FaultSwitches {
     else this.say(`not saved: ${reply.error || "the server refused"}`, true);
   }
 
-  say(text, bad) {
-    if (!this.note) return;
-    setText(this.note, text);
-    this.note.classList.toggle("bad", bad);
+  say(text, bad = false) {
+    setNote(this.note, text, bad);
   }
 
   render() {

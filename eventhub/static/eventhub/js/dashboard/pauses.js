@@ -2,7 +2,7 @@
 // unticking resumes it (the relay sends what it held in recorded order at the retry rate).
 // The state shown is the server's: each POST's reply, then the stream's live summary (held
 // counts change as events arrive and as a resume drains). Text only.
-import { h, postJson, setText } from "../dom.js";
+import { h, postJson, setNote } from "../dom.js";
 
 export class PauseSwitches {
   constructor(names, canPause) {
@@ -43,10 +43,8 @@ export class PauseSwitches {
     this.render();
   }
 
-  say(text, bad) {
-    if (!this.note) return;
-    setText(this.note, text);
-    this.note.classList.toggle("bad", bad);
+  say(text, bad = false) {
+    setNote(this.note, text, bad);
   }
 
   render() {

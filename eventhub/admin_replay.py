@@ -11,7 +11,9 @@ nothing is written.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -30,10 +32,24 @@ from .models import RetryBatch
 REPLAY_PERMISSION = "eventhub.replay_events"
 REDRIVE_PERMISSION = "eventhub.redrive_deliveries"
 PREVIEW_LINES = 100
+Plan = TypeVar("Plan")
 
 
 def _replayable_choices() -> list[tuple[str, str]]:
     return [(s.name, s.name) for s in subscribers.all_subscribers() if s.replayable]
+
+
+def _rate_and_reason() -> tuple[forms.IntegerField, forms.CharField]:
+    """The last two fields of both forms: the batch's pace, and why (kept in the admin log)."""
+    return (
+        forms.IntegerField(min_value=1, max_value=MAX_RATE, initial=default_rate),
+        forms.CharField(
+            label="Why (kept in the admin log)",
+            widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
+            max_length=1000,
+            required=False,
+        ),
+    )
 
 
 class ReplayForm(forms.Form):
@@ -43,13 +59,7 @@ class ReplayForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every replayable subscriber of each event.",
     )
-    rate = forms.IntegerField(min_value=1, max_value=MAX_RATE, initial=default_rate)
-    reason = forms.CharField(
-        label="Why (kept in the admin log)",
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
-        max_length=1000,
-        required=False,
-    )
+    rate, reason = _rate_and_reason()
 
 
 class RedriveForm(forms.Form):
@@ -63,33 +73,97 @@ class RedriveForm(forms.Form):
         help_text="dead: requeue its dead letters; all: every event again, as a new "
         "generation (replayable subscribers only)",
     )
-    rate = forms.IntegerField(min_value=1, max_value=MAX_RATE, initial=default_rate)
-    reason = forms.CharField(
-        label="Why (kept in the admin log)",
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
-        max_length=1000,
-        required=False,
-    )
+    rate, reason = _rate_and_reason()
 
 
-def _started(modeladmin: admin.ModelAdmin, request: HttpRequest, batch: RetryBatch) -> None:
-    url = reverse("admin:eventhub_retrybatch_change", args=[batch.pk])
-    modeladmin.message_user(
-        request,
-        format_html(
-            "Started: {} {} item(s) at up to {}/s: <a href='{}'>progress of batch {}</a>.",
-            batch.kind, batch.total, batch.rate_per_second, url, batch.pk,
-        ),
-        messages.SUCCESS,
-    )  # fmt: skip
+@dataclass
+class _Outcome(Generic[Plan]):
+    """What a replay or redrive form came to: its plan (the preview), the batch it started,
+    and the refusal shown on the form with its status."""
+
+    plan: Plan | None = None
+    batch: RetryBatch | None = None
+    error: str = ""
+    status: int = 200
 
 
-class EventReplayMixin:
-    """The "Replay the selected events' flows" action, for EventAdmin."""
+class _BatchFormMixin:
+    """The steps both forms share: validate, plan (a dry run), start on ``apply``, render."""
 
     admin_site: Any
     model: Any
     message_user: Any
+
+    def _run_form(
+        self,
+        request: HttpRequest,
+        form: forms.Form,
+        *,
+        apply: bool,
+        plan: Callable[[dict[str, Any]], Plan],
+        start: Callable[[Plan, dict[str, Any]], RetryBatch],
+    ) -> _Outcome[Plan]:
+        """An unbound form is a first look (200); an invalid one or a refused plan is 400,
+        with nothing written. A started batch is announced with a link to its progress."""
+        outcome: _Outcome[Plan] = _Outcome()
+        if not form.is_bound:
+            return outcome
+        if not form.is_valid():
+            outcome.status = 400
+            return outcome
+        try:
+            outcome.plan = plan(form.cleaned_data)
+            if apply:
+                outcome.batch = start(outcome.plan, form.cleaned_data)
+                self._announce(request, outcome.batch)
+        except ReplayRefused as exc:
+            outcome.error, outcome.status = str(exc), 400
+        return outcome
+
+    def _announce(self, request: HttpRequest, batch: RetryBatch) -> None:
+        url = reverse("admin:eventhub_retrybatch_change", args=[batch.pk])
+        self.message_user(
+            request,
+            format_html(
+                "Started: {} {} item(s) at up to {}/s: <a href='{}'>progress of batch {}</a>.",
+                batch.kind, batch.total, batch.rate_per_second, url, batch.pk,
+            ),
+            messages.SUCCESS,
+        )  # fmt: skip
+
+    def _form_page(
+        self,
+        request: HttpRequest,
+        template: str,
+        *,
+        title: str,
+        form: forms.Form,
+        outcome: _Outcome[Any],
+        preview: list[Any],
+        **context: Any,
+    ) -> TemplateResponse:
+        """The form page: the form, its refusal, and the first ``PREVIEW_LINES`` of its dry
+        run (``more``: how many were left out, of ``count``)."""
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "form": form,
+                "error": outcome.error,
+                "preview": preview[:PREVIEW_LINES],
+                "more": max(0, len(preview) - PREVIEW_LINES),
+                "count": len(preview),
+                "opts": self.model._meta,
+                **context,
+            },
+            status=outcome.status,
+        )
+
+
+class EventReplayMixin(_BatchFormMixin):
+    """The "Replay the selected events' flows" action, for EventAdmin."""
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REPLAY_PERMISSION)
@@ -104,53 +178,37 @@ class EventReplayMixin:
         )
         confirmed = "apply" in request.POST
         form = ReplayForm(request.POST if ("preview" in request.POST or confirmed) else None)
-        items: list[Any] = []
-        error = ""
-        status = 200
-        if form.is_bound and form.is_valid():
-            try:
-                items = flow_plan(correlation_ids, chosen=form.cleaned_data["subscribers"])
-                if confirmed:
-                    batch = replay_start(
-                        items,
-                        user_id=request.user.pk,
-                        reason=form.cleaned_data["reason"],
-                        what=f"flows {', '.join(correlation_ids)}"[:150],
-                        rate=form.cleaned_data["rate"],
-                    )
-                    _started(self, request, batch)
-                    return None
-            except ReplayRefused as exc:
-                error, status = str(exc), 400
-        elif form.is_bound:
-            status = 400
-        return TemplateResponse(
+        outcome = self._run_form(
+            request,
+            form,
+            apply=confirmed,
+            plan=lambda data: flow_plan(correlation_ids, chosen=data["subscribers"]),
+            start=lambda items, data: replay_start(
+                items,
+                user_id=request.user.pk,
+                reason=data["reason"],
+                what=f"flows {', '.join(correlation_ids)}"[:150],
+                rate=data["rate"],
+            ),
+        )
+        if outcome.batch is not None:
+            return None
+        return self._form_page(
             request,
             "admin/eventhub/event/replay.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Replay flows",
-                "form": form,
-                "error": error,
-                "correlation_ids": correlation_ids,
-                "items": items[:PREVIEW_LINES],
-                "more": max(0, len(items) - PREVIEW_LINES),
-                "count": len(items),
-                "queryset": queryset,
-                "opts": self.model._meta,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "select_across": request.POST.get("select_across", "0"),
-            },
-            status=status,
+            title="Replay flows",
+            form=form,
+            outcome=outcome,
+            preview=outcome.plan or [],
+            correlation_ids=correlation_ids,
+            queryset=queryset,
+            action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
+            select_across=request.POST.get("select_across", "0"),
         )
 
 
-class RedriveMixin:
+class RedriveMixin(_BatchFormMixin):
     """The redrive form beside the retry batches, for RetryBatchAdmin."""
-
-    admin_site: Any
-    model: Any
-    message_user: Any
 
     def has_redrive_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REDRIVE_PERMISSION)
@@ -165,34 +223,25 @@ class RedriveMixin:
         if not self.has_redrive_permission(request):
             raise PermissionDenied(f"permission {REDRIVE_PERMISSION} required")
         form = RedriveForm(request.POST if request.method == "POST" else None)
-        redrive = None
-        error = ""
-        status = 200
-        if form.is_bound:
-            if not form.is_valid():
-                status = 400
-            else:
-                data = form.cleaned_data
-                try:
-                    redrive = redrive_plan(
-                        subscriber=data["subscriber"],
-                        since=data["since"],
-                        until=data["until"],
-                        status=data["status"],
-                    )
-                    if "apply" in request.POST:
-                        batch = redrive_start(
-                            redrive,
-                            user_id=request.user.pk,
-                            reason=data["reason"],
-                            rate=data["rate"],
-                        )
-                        _started(self, request, batch)
-                        return HttpResponseRedirect(
-                            reverse("admin:eventhub_retrybatch_change", args=[batch.pk])
-                        )
-                except ReplayRefused as exc:
-                    error, status = str(exc), 400
+        outcome = self._run_form(
+            request,
+            form,
+            apply="apply" in request.POST,
+            plan=lambda data: redrive_plan(
+                subscriber=data["subscriber"],
+                since=data["since"],
+                until=data["until"],
+                status=data["status"],
+            ),
+            start=lambda redrive, data: redrive_start(
+                redrive, user_id=request.user.pk, reason=data["reason"], rate=data["rate"]
+            ),
+        )
+        if outcome.batch is not None:
+            return HttpResponseRedirect(
+                reverse("admin:eventhub_retrybatch_change", args=[outcome.batch.pk])
+            )
+        redrive = outcome.plan
         lines: list[str] = []
         if redrive is not None:
             lines = (
@@ -200,18 +249,12 @@ class RedriveMixin:
                 if redrive.status == "dead"
                 else [f"send {item.describe()}" for item in redrive.replays]
             )
-        return TemplateResponse(
+        return self._form_page(
             request,
             "admin/eventhub/retrybatch/redrive.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Redrive a subscriber over a time window",
-                "form": form,
-                "error": error,
-                "redrive": redrive,
-                "lines": lines[:PREVIEW_LINES],
-                "more": max(0, len(lines) - PREVIEW_LINES),
-                "opts": self.model._meta,
-            },
-            status=status,
+            title="Redrive a subscriber over a time window",
+            form=form,
+            outcome=outcome,
+            preview=lines,
+            redrive=redrive,
         )

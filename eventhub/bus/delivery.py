@@ -95,10 +95,11 @@ def decode(event: Event, *, attempt: int) -> Received:
     )
 
 
-def _claim(delivery_id: int, dispatch_seq: int, timeout: float) -> bool:
-    lease = timezone.now() + timedelta(
-        seconds=timeout + float(settings.EVENTHUB["LEASE_GRACE_SECONDS"])
-    )
+def _claim_as(
+    delivery_id: int, dispatch_seq: int, status: str, lease_expires_at: datetime | None
+) -> bool:
+    """Both claims' one statement: the conditional UPDATE that takes the delivery for this
+    attempt (its dispatch number, dispatchable, attempts left, its subscriber not paused)."""
     return bool(
         Delivery.objects.filter(
             ~held_for_attempt(),
@@ -107,12 +108,20 @@ def _claim(delivery_id: int, dispatch_seq: int, timeout: float) -> bool:
             status__in=DISPATCHABLE,
             attempts__lt=F("max_attempts"),
         ).update(
-            status=Delivery.Status.RUNNING,
+            status=status,
             attempts=F("attempts") + 1,
-            lease_expires_at=lease,
+            lease_expires_at=lease_expires_at,
             updated_at=timezone.now(),
         )
     )
+
+
+def _claim(delivery_id: int, dispatch_seq: int, timeout: float) -> bool:
+    """The claim of a leased attempt: running until its lease runs out."""
+    lease = timezone.now() + timedelta(
+        seconds=timeout + float(settings.EVENTHUB["LEASE_GRACE_SECONDS"])
+    )
+    return _claim_as(delivery_id, dispatch_seq, Delivery.Status.RUNNING, lease)
 
 
 def _not_claimed(delivery_id: int, dispatch_seq: int) -> str:
@@ -194,21 +203,7 @@ def execute(
 
 def _claim_to_success(delivery_id: int, dispatch_seq: int) -> bool:
     """The claim of a one-transaction attempt: straight to succeeded, undone by a rollback."""
-    now = timezone.now()
-    return bool(
-        Delivery.objects.filter(
-            ~held_for_attempt(),
-            pk=delivery_id,
-            dispatch_seq=dispatch_seq,
-            status__in=DISPATCHABLE,
-            attempts__lt=F("max_attempts"),
-        ).update(
-            status=Delivery.Status.SUCCEEDED,
-            attempts=F("attempts") + 1,
-            lease_expires_at=None,
-            updated_at=now,
-        )
-    )
+    return _claim_as(delivery_id, dispatch_seq, Delivery.Status.SUCCEEDED, None)
 
 
 def _claimed(delivery_id: int) -> Delivery:

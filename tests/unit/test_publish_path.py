@@ -201,3 +201,38 @@ def test_an_autocommit_claim_skips_only_its_own_flush_wait(
             assert cursor.fetchone()[0] == "on"
     with transaction.atomic():  # inside a caller's transaction: its commit stays synchronous
         assert dispatch._no_flush_wait() == ""
+
+
+@pytest.mark.parametrize("leased", [False, True], ids=["one-transaction", "leased"])
+def test_a_workers_claim_is_one_update_and_passes_over_a_paused_subscriber(leased: bool) -> None:
+    """Both claims of an attempt (straight to succeeded, or running under a lease) are one
+    conditional UPDATE, whether they take the delivery or refuse it for a pause."""
+    from django.utils import timezone
+
+    from eventhub.bus import delivery
+    from eventhub.models import SubscriberPause
+
+    def claim(row: Delivery) -> bool:
+        if leased:
+            return delivery._claim(row.pk, row.dispatch_seq, 30.0)
+        return delivery._claim_to_success(row.pk, row.dispatch_seq)
+
+    ids = _recorded(2)
+    taken = Delivery.objects.get(pk=ids[0])
+    held = Delivery.objects.exclude(event=taken.event).get(pk__in=ids, subscriber=taken.subscriber)
+    with CaptureQueriesContext(connection) as queries:
+        assert claim(taken) is True
+    assert len(queries.captured_queries) == 1
+    assert queries.captured_queries[0]["sql"].startswith("UPDATE")
+    taken.refresh_from_db()
+    assert taken.attempts == 1
+    assert taken.status == (Delivery.Status.RUNNING if leased else Delivery.Status.SUCCEEDED)
+    assert (taken.lease_expires_at is not None) is leased
+    assert claim(taken) is False  # claimed once: a duplicate message takes nothing
+
+    SubscriberPause.objects.create(subscriber=held.subscriber, paused_at=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        assert claim(held) is False
+    assert len(queries.captured_queries) == 1
+    held.refresh_from_db()
+    assert (held.status, held.attempts) == (Delivery.Status.PENDING, 0)

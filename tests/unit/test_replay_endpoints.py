@@ -217,7 +217,9 @@ def test_the_admin_redrive_form_previews_then_starts_a_batch():
 
     preview = operator.post(REDRIVE, {**form, "preview": "1"})
     assert preview.status_code == 200
-    assert "1 event(s) recorded" in preview.content.decode()
+    html = preview.content.decode()
+    assert "1 event(s) recorded" in html
+    assert "<li>send " in html and f"{PROJECTION} (generation 1)</li>" in html  # its dry run
     assert not RetryBatch.objects.exists()
 
     started = operator.post(REDRIVE, {**form, "apply": "1"})

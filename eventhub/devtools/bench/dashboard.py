@@ -70,7 +70,7 @@ def measure_dashboard(options: dict[str, Any]) -> dict[str, Any]:
 
     ``options``: ``rate`` (events/s), ``seconds``, ``flow_size`` and ``batch`` of the burst.
     """
-    try:
+    try:  # deferred: Playwright is a dev dependency; without it, say what to install
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
         raise CommandError("needs the dev dependencies: pip install -e '.[dev]'") from exc

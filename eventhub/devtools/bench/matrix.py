@@ -35,12 +35,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import dj_database_url
+import psycopg
 from django.conf import settings
 from django.core.management.base import CommandError
 
 from ..process_groups import Stack
 from ..stack_parts import manage_argv, start_redis
-from .phases import PHASES, run_variant, say
+from .phases import PHASES, run_variant
+from .stack import say
 from .targets import targets, tracing_costs
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/bench"
@@ -120,9 +123,6 @@ def median_of(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 def ensure_postgres_database(url: str) -> None:
     """CREATE DATABASE when it is missing (the server must be up)."""
-    import dj_database_url
-    import psycopg
-
     config = dj_database_url.parse(url)
     name = config["NAME"]
     params = {

@@ -19,7 +19,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 
 from eventhub.bus import DomainEvent, DomainSignal, Guarantee, Received, event
@@ -74,9 +76,6 @@ _redis: Any = None
 def _client() -> Any:
     global _redis
     if _redis is None:
-        import redis
-        from django.conf import settings
-
         _redis = redis.Redis.from_url(settings.REDIS_URL)
     return _redis
 

@@ -28,6 +28,13 @@ export function setText(el, text) {
   if (el.textContent !== value) el.textContent = value;
 }
 
+// A panel's status line: the text, marked "bad" when something failed or was refused.
+export function setNote(el, text, bad = false) {
+  if (!el) return;
+  setText(el, text);
+  el.classList.toggle("bad", bad);
+}
+
 export function clock(ms) {
   if (!ms) return "";
   const d = new Date(ms);

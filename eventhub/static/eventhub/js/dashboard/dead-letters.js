@@ -2,7 +2,7 @@
 // chip. The buttons show only for the rights the server rendered into the page (and the server
 // checks them again on every POST); a discard asks for its reason in one static <dialog>, so
 // live re-renders never wipe what the operator is typing. Every string is set as text.
-import { h, postJson, setText } from "../dom.js";
+import { h, postJson, setNote, setText } from "../dom.js";
 
 const API = "/dashboard/api/dead-letters/";
 
@@ -100,7 +100,6 @@ export class DeadLetterActions {
   }
 
   say(text, bad = false) {
-    this.note.classList.toggle("bad", bad);
-    setText(this.note, text);
+    setNote(this.note, text, bad);
   }
 }

@@ -1,5 +1,5 @@
 // The side panels and counters: dead letters (as the server counted them) and fault switches.
-import { ago, cookie, h, setText, shortId } from "../dom.js";
+import { ago, h, postJson, setNote, setText, shortId } from "../dom.js";
 
 export function renderCounters(stats, cursor) {
   if (stats) {
@@ -118,18 +118,7 @@ export class FaultSwitches {
 
   async send(name, rule) {
     this.say(`saving ${name}…`, false);
-    let reply;
-    try {
-      const response = await fetch("/dashboard/api/faults", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": cookie("csrftoken") },
-        body: JSON.stringify(rule),
-      });
-      reply = await response.json();
-    } catch (err) {
-      reply = { success: false, error: String(err) };
-    }
+    const reply = await postJson("/dashboard/api/faults", rule);
     // Whatever happened, the table shows what the server holds now (once no change of
     // ours is still on its way, so that a reading never undoes one).
     this.queued -= 1;
@@ -138,10 +127,8 @@ export class FaultSwitches {
     else this.say(`not saved: ${reply.error || "the server refused"}`, true);
   }
 
-  say(text, bad) {
-    if (!this.note) return;
-    setText(this.note, text);
-    this.note.classList.toggle("bad", bad);
+  say(text, bad = false) {
+    setNote(this.note, text, bad);
   }
 
   render() {

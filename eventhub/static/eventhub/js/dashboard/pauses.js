@@ -2,7 +2,7 @@
 // unticking resumes it (the relay sends what it held in recorded order at the retry rate).
 // The state shown is the server's: each POST's reply, then the stream's live summary (held
 // counts change as events arrive and as a resume drains). Text only.
-import { cookie, h, setText } from "../dom.js";
+import { h, postJson, setNote } from "../dom.js";
 
 export class PauseSwitches {
   constructor(names, canPause) {
@@ -31,18 +31,7 @@ export class PauseSwitches {
     this.say(`${paused ? "pausing" : "resuming"} ${name}…`, false);
     const body = { subscriber: name, paused };
     if (paused && this.reason && this.reason.value.trim()) body.reason = this.reason.value.trim();
-    let reply;
-    try {
-      const response = await fetch("/dashboard/api/pauses", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": cookie("csrftoken") },
-        body: JSON.stringify(body),
-      });
-      reply = await response.json();
-    } catch (err) {
-      reply = { success: false, error: String(err) };
-    }
+    const reply = await postJson("/dashboard/api/pauses", body);
     if (reply.success) {
       this.pauses.set(name, reply.data);
       this.say(reply.data.state === "paused"
@@ -54,10 +43,8 @@ export class PauseSwitches {
     this.render();
   }
 
-  say(text, bad) {
-    if (!this.note) return;
-    setText(this.note, text);
-    this.note.classList.toggle("bad", bad);
+  say(text, bad = false) {
+    setNote(this.note, text, bad);
   }
 
   render() {

@@ -266,5 +266,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "filters": {"one_line_refusals": {"()": "eventhub.refusals.OneLineRefusals"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # A 403 is one line (who, what, where), not a traceback (eventhub/refusals.py).
+        "django.request": {"filters": ["one_line_refusals"]},
+    },
 }

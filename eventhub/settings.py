@@ -51,6 +51,8 @@ ALLOWED_HOSTS = [
     )
     if h.strip()
 ]
+# The dashboard's JSON endpoints answer a CSRF refusal in JSON; pages keep Django's HTML page.
+CSRF_FAILURE_VIEW = "eventhub.http.csrf_failure"
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]

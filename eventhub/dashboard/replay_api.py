@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_POST
 
 from ..bus.replays import ReplayRefused, flow_plan, replay_start
-from ..http import BadRequest, failure, json_body, success
+from ..http import BadRequest, failure, json_body, json_methods, success
 from ..middleware import VALID as CORRELATION_ID
 from .api import MAX_REASON_CHARS, staff_only
 
@@ -42,7 +41,7 @@ def _request(body: Any) -> tuple[str, list[str], int | None, bool]:
     return reason, chosen, rate, dry_run
 
 
-@require_POST
+@json_methods("POST")
 @staff_only
 def flow_replay(request: HttpRequest, correlation_id: str) -> JsonResponse:
     if not request.user.has_perm(PERMISSION):

@@ -35,6 +35,7 @@ from .admin_edit_retry import EditAndRetryMixin
 from .admin_lookups import SafeLookupsMixin
 from .admin_replay import EventReplayMixin, RedriveMixin
 from .bus import subscribers
+from .bus.reasons import validate_reason
 from .bus.retry_batches import retry_batch_cancel
 from .dead_letter_actions import discard_requested, retry_requested
 from .dead_letter_groups import dead_letter_fingerprint_groups
@@ -281,7 +282,12 @@ class DeliveryAdmin(DeliveryAdminBase):
 
 
 class DiscardForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, strip=True)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        strip=True,
+        validators=[validate_reason],
+    )
 
 
 @admin.register(DeadLetter)
@@ -379,6 +385,7 @@ class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
                 "select_across": request.POST.get("select_across", "0"),
             },
+            status=400 if form.is_bound else 200,  # bound and not valid: refused, by field
         )
 
     def change_view(

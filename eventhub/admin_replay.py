@@ -25,6 +25,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from .bus import subscribers
+from .bus.reasons import validate_reason
 from .bus.redrives import STATUSES, redrive_plan, redrive_start
 from .bus.replays import MAX_RATE, ReplayRefused, default_rate, flow_plan, replay_start
 from .models import RetryBatch
@@ -48,6 +49,7 @@ def _rate_and_reason() -> tuple[forms.IntegerField, forms.CharField]:
             widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
             max_length=1000,
             required=False,
+            validators=[validate_reason],
         ),
     )
 

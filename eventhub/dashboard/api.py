@@ -15,6 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from ..bus.pauses import PauseError, held_count, pause_json, pauses_summary
 from ..bus.pauses import subscriber_pause as pause_subscriber
 from ..bus.pauses import subscriber_resume as resume_subscriber
+from ..bus.reasons import reason_checked
 from ..dead_letter_actions import discard_requested, retry_requested
 from ..http import BadRequest, failure, json_body, json_methods, success
 from ..middleware import VALID as CORRELATION_ID
@@ -125,8 +126,7 @@ def dead_letter_discard(request: HttpRequest, delivery_id: int) -> JsonResponse:
             raise BadRequest("reason: a reason is required to discard a dead letter")
         if len(reason.strip()) > MAX_REASON_CHARS:
             raise BadRequest(f"reason: at most {MAX_REASON_CHARS} characters")
-        if "\x00" in reason:  # PostgreSQL text cannot hold it (the admin's form refuses it too)
-            raise BadRequest("reason: must not contain NUL characters")
+        reason_checked(reason, BadRequest)
     except BadRequest as exc:
         return failure(exc.message, exc.status)
     discarded = discard_requested(

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
+from ..bus.reasons import reason_checked
 from ..bus.replays import ReplayRefused, flow_plan, replay_start
 from ..http import BadRequest, failure, json_body, json_methods, success
 from ..middleware import VALID as CORRELATION_ID
@@ -29,6 +30,7 @@ def _request(body: Any) -> tuple[str, list[str], int | None, bool]:
         raise BadRequest("reason: must be a string")
     if len(reason.strip()) > MAX_REASON_CHARS:
         raise BadRequest(f"reason: at most {MAX_REASON_CHARS} characters")
+    reason_checked(reason, BadRequest)
     chosen = body.get("subscribers", [])
     if not isinstance(chosen, list) or not all(isinstance(n, str) for n in chosen):
         raise BadRequest("subscribers: must be a list of subscriber names")

@@ -614,6 +614,10 @@ class RetryBatchAdmin(RedriveMixin, ReadOnlyAdmin):
             )
         )
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Whoever may start a batch may follow it: starting one leads to its page."""
+        return super().has_view_permission(request, obj) or self.has_cancel_permission(request)
+
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
         return [

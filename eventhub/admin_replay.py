@@ -170,6 +170,12 @@ class EventReplayMixin(_BatchFormMixin):
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REPLAY_PERMISSION)
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Who may replay events may see them: the action is on the event list."""
+        return super().has_view_permission(request, obj) or self.has_replay_permission(  # type: ignore[misc]
+            request
+        )
+
     @admin.action(
         description="Replay the selected events' flows (asks for a reason)",
         permissions=["replay"],
@@ -194,7 +200,9 @@ class EventReplayMixin(_BatchFormMixin):
             ),
         )
         if outcome.batch is not None:
-            return None
+            return HttpResponseRedirect(
+                reverse("admin:eventhub_retrybatch_change", args=[outcome.batch.pk])
+            )
         return self._form_page(
             request,
             "admin/eventhub/event/replay.html",

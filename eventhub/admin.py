@@ -32,7 +32,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from .admin_edit_retry import EditAndRetryMixin
-from .admin_lookups import SafeLookupsMixin
+from .admin_lookups import SafeLookupsMixin, carried_selection
 from .admin_replay import EventReplayMixin, RedriveMixin
 from .bus import subscribers
 from .bus.reasons import validate_reason
@@ -139,6 +139,8 @@ class EventAdmin(EventReplayMixin, ReadOnlyAdmin):
 
 
 ERROR_CHARS_SHOWN = 120
+SHOWN = 50
+"""Rows a confirmation page lists of its selection (it counts the rest)."""
 
 
 def folded(text: str, summary: str) -> str:
@@ -364,6 +366,7 @@ class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
     def discard_selected(
         self, request: HttpRequest, queryset: QuerySet[Any]
     ) -> HttpResponse | None:
+        across, selected_ids = carried_selection(request)
         form = DiscardForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             ids = list(queryset.values_list("pk", flat=True))
@@ -380,10 +383,12 @@ class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
                 **self.admin_site.each_context(request),
                 "title": "Discard dead letters",
                 "form": form,
-                "queryset": queryset,
+                "count": queryset.count(),
+                "shown": queryset.select_related("event").order_by("pk")[:SHOWN],
+                "selected_ids": selected_ids,
                 "opts": self.model._meta,
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "select_across": request.POST.get("select_across", "0"),
+                "select_across": int(across),
             },
             status=400 if form.is_bound else 200,  # bound and not valid: refused, by field
         )

@@ -24,6 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from .admin_lookups import carried_selection
 from .bus import subscribers
 from .bus.reasons import validate_reason
 from .bus.redrives import STATUSES, redrive_plan, redrive_start
@@ -184,6 +185,7 @@ class EventReplayMixin(_BatchFormMixin):
         correlation_ids = list(
             dict.fromkeys(queryset.order_by("id").values_list("correlation_id", flat=True))
         )
+        across, selected_ids = carried_selection(request)
         confirmed = "apply" in request.POST
         form = ReplayForm(request.POST if ("preview" in request.POST or confirmed) else None)
         outcome = self._run_form(
@@ -211,9 +213,11 @@ class EventReplayMixin(_BatchFormMixin):
             outcome=outcome,
             preview=outcome.plan or [],
             correlation_ids=correlation_ids,
-            queryset=queryset,
+            events=queryset.count(),
+            flows=len(correlation_ids),
+            selected_ids=selected_ids,
             action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
-            select_across=request.POST.get("select_across", "0"),
+            select_across=int(across),
         )
 
 

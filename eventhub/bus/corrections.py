@@ -91,7 +91,10 @@ def correction_check(event: Event, data: Any) -> None:
 
 
 def _parse_version(version: str) -> datetime:
-    moment = parse_datetime(version or "")
+    try:
+        moment = parse_datetime(version or "")
+    except ValueError:  # well formed, not a time (month 99): was a 500
+        moment = None
     if moment is None:
         raise CorrectionRefused("version: missing or not a time; reopen the editor")
     return moment

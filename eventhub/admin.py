@@ -32,9 +32,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from .admin_edit_retry import EditAndRetryMixin
-from .admin_lookups import SafeLookupsMixin
+from .admin_lookups import SafeLookupsMixin, carried_selection
 from .admin_replay import EventReplayMixin, RedriveMixin
 from .bus import subscribers
+from .bus.reasons import validate_reason
 from .bus.retry_batches import retry_batch_cancel
 from .dead_letter_actions import discard_requested, retry_requested
 from .dead_letter_groups import dead_letter_fingerprint_groups
@@ -138,6 +139,8 @@ class EventAdmin(EventReplayMixin, ReadOnlyAdmin):
 
 
 ERROR_CHARS_SHOWN = 120
+SHOWN = 50
+"""Rows a confirmation page lists of its selection (it counts the rest)."""
 
 
 def folded(text: str, summary: str) -> str:
@@ -281,7 +284,12 @@ class DeliveryAdmin(DeliveryAdminBase):
 
 
 class DiscardForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, strip=True)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        strip=True,
+        validators=[validate_reason],
+    )
 
 
 @admin.register(DeadLetter)
@@ -358,6 +366,7 @@ class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
     def discard_selected(
         self, request: HttpRequest, queryset: QuerySet[Any]
     ) -> HttpResponse | None:
+        across, selected_ids = carried_selection(request)
         form = DiscardForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             ids = list(queryset.values_list("pk", flat=True))
@@ -374,11 +383,14 @@ class DeadLetterAdmin(EditAndRetryMixin, DeliveryAdminBase):
                 **self.admin_site.each_context(request),
                 "title": "Discard dead letters",
                 "form": form,
-                "queryset": queryset,
+                "count": queryset.count(),
+                "shown": queryset.select_related("event").order_by("pk")[:SHOWN],
+                "selected_ids": selected_ids,
                 "opts": self.model._meta,
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "select_across": request.POST.get("select_across", "0"),
+                "select_across": int(across),
             },
+            status=400 if form.is_bound else 200,  # bound and not valid: refused, by field
         )
 
     def change_view(
@@ -606,6 +618,10 @@ class RetryBatchAdmin(RedriveMixin, ReadOnlyAdmin):
                 "eventhub.redrive_deliveries",
             )
         )
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Whoever may start a batch may follow it: starting one leads to its page."""
+        return super().has_view_permission(request, obj) or self.has_cancel_permission(request)
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view

@@ -28,6 +28,7 @@ from .bus.corrections import (
     payload_parse,
     pretty,
 )
+from .bus.reasons import validate_reason
 from .dead_letter_actions import edit_and_retry_requested
 from .models import Delivery
 
@@ -47,6 +48,7 @@ class EditRetryForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "cols": 80, "required": True}),
         max_length=2000,
         required=False,
+        validators=[validate_reason],
     )
     version = forms.CharField(widget=forms.HiddenInput)
 

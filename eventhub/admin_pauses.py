@@ -17,13 +17,17 @@ from django.http import HttpRequest
 from .admin_lookups import SafeLookupsMixin
 from .bus import subscribers
 from .bus.pauses import PauseError, held_count, subscriber_pause, subscriber_resume
+from .bus.reasons import validate_reason
 from .models import SubscriberPause
 
 
 class PauseForm(forms.ModelForm):
     subscriber = forms.ChoiceField(choices=())
     reason = forms.CharField(
-        required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2})
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[validate_reason],
     )
 
     class Meta:
@@ -86,6 +90,15 @@ class SubscriberPauseAdmin(SafeLookupsMixin, admin.ModelAdmin):
             f"Paused {name}: {outcome.held} deliveries held; new ones are held until resumed.",
             messages.SUCCESS,
         )
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any,
+                           **kwargs: Any) -> Any:  # fmt: skip
+        """A refused pause (a reason that is not one line of text) answers 400, by field."""
+        response = super().render_change_form(request, context, *args, **kwargs)
+        form = context["adminform"].form
+        if form.is_bound and form.errors:
+            response.status_code = 400
+        return response
 
     def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         return None  # bus.pauses wrote the entry, with the reason

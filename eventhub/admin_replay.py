@@ -24,7 +24,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from .admin_lookups import carried_selection
 from .bus import subscribers
+from .bus.reasons import validate_reason
 from .bus.redrives import STATUSES, redrive_plan, redrive_start
 from .bus.replays import MAX_RATE, ReplayRefused, default_rate, flow_plan, replay_start
 from .models import RetryBatch
@@ -48,6 +50,7 @@ def _rate_and_reason() -> tuple[forms.IntegerField, forms.CharField]:
             widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
             max_length=1000,
             required=False,
+            validators=[validate_reason],
         ),
     )
 
@@ -168,6 +171,12 @@ class EventReplayMixin(_BatchFormMixin):
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REPLAY_PERMISSION)
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Who may replay events may see them: the action is on the event list."""
+        return super().has_view_permission(request, obj) or self.has_replay_permission(  # type: ignore[misc]
+            request
+        )
+
     @admin.action(
         description="Replay the selected events' flows (asks for a reason)",
         permissions=["replay"],
@@ -176,6 +185,7 @@ class EventReplayMixin(_BatchFormMixin):
         correlation_ids = list(
             dict.fromkeys(queryset.order_by("id").values_list("correlation_id", flat=True))
         )
+        across, selected_ids = carried_selection(request)
         confirmed = "apply" in request.POST
         form = ReplayForm(request.POST if ("preview" in request.POST or confirmed) else None)
         outcome = self._run_form(
@@ -192,7 +202,9 @@ class EventReplayMixin(_BatchFormMixin):
             ),
         )
         if outcome.batch is not None:
-            return None
+            return HttpResponseRedirect(
+                reverse("admin:eventhub_retrybatch_change", args=[outcome.batch.pk])
+            )
         return self._form_page(
             request,
             "admin/eventhub/event/replay.html",
@@ -201,9 +213,11 @@ class EventReplayMixin(_BatchFormMixin):
             outcome=outcome,
             preview=outcome.plan or [],
             correlation_ids=correlation_ids,
-            queryset=queryset,
+            events=queryset.count(),
+            flows=len(correlation_ids),
+            selected_ids=selected_ids,
             action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
-            select_across=request.POST.get("select_across", "0"),
+            select_across=int(across),
         )
 
 

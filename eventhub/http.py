@@ -6,7 +6,7 @@ Success: ``{"success": true, "data": ...}``; failure: ``{"success": false, "erro
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Generic, TypeVar
@@ -16,7 +16,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 
 MAX_INT64 = 2**63 - 1
@@ -160,6 +161,43 @@ class OffsetPage(Generic[M]):
         )
 
 
+def method_not_allowed(request: HttpRequest, methods: Sequence[str]) -> JsonResponse:
+    """405 in the API's shape, with the ``Allow`` header."""
+    response = failure(f"method {request.method} not allowed", 405)
+    response["Allow"] = ", ".join(methods)
+    return response
+
+
+def json_methods(*methods: str):  # noqa: ANN201 - a decorator factory
+    """``require_http_methods`` for a JSON endpoint: a wrong method is a 405 in JSON."""
+
+    def decorate(view):  # noqa: ANN001, ANN202
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+            if request.method not in methods:
+                return method_not_allowed(request, methods)
+            return view(request, *args, **kwargs)
+
+        wrapper.json_api = True  # type: ignore[attr-defined] - errors in JSON (nul_guard, CSRF)
+        return wrapper
+
+    return decorate
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: a JSON endpoint (``json_api``: the dashboard's) that refuses a
+    request for its CSRF token answers 403 in JSON naming the problem; every page keeps
+    Django's HTML page."""
+    match = getattr(request, "resolver_match", None)
+    if match is not None and getattr(match.func, "json_api", False):
+        return failure(
+            f"CSRF check failed: {reason.rstrip('.')}. Send the csrftoken cookie's value "
+            "in the X-CSRFToken header.",
+            403,
+        )
+    return django_csrf_failure(request, reason)
+
+
 def api_view(*methods: str):  # noqa: ANN201 - a decorator factory
     """JSON endpoint: anonymous (no CSRF, grants nothing to cookies), seed error shape."""
 
@@ -168,9 +206,7 @@ def api_view(*methods: str):  # noqa: ANN201 - a decorator factory
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
             if request.method not in methods:
-                response = failure(f"method {request.method} not allowed", 405)
-                response["Allow"] = ", ".join(methods)
-                return response
+                return method_not_allowed(request, methods)
             try:
                 return view(request, *args, **kwargs)
             except BadRequest as exc:

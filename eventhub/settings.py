@@ -51,6 +51,8 @@ ALLOWED_HOSTS = [
     )
     if h.strip()
 ]
+# The dashboard's JSON endpoints answer a CSRF refusal in JSON; pages keep Django's HTML page.
+CSRF_FAILURE_VIEW = "eventhub.http.csrf_failure"
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
@@ -266,5 +268,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "filters": {"one_line_refusals": {"()": "eventhub.refusals.OneLineRefusals"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # A 403 is one line (who, what, where), not a traceback (eventhub/refusals.py).
+        "django.request": {"filters": ["one_line_refusals"]},
+    },
 }

@@ -27,6 +27,7 @@ from . import dispatch, subscribers
 from .declarations import spec_for
 from .errors import EventValidationError
 from .outbox import next_sequence
+from .reasons import reason_checked
 from .schema import camel, from_wire
 
 
@@ -90,7 +91,10 @@ def correction_check(event: Event, data: Any) -> None:
 
 
 def _parse_version(version: str) -> datetime:
-    moment = parse_datetime(version or "")
+    try:
+        moment = parse_datetime(version or "")
+    except ValueError:  # well formed, not a time (month 99): was a 500
+        moment = None
     if moment is None:
         raise CorrectionRefused("version: missing or not a time; reopen the editor")
     return moment
@@ -107,6 +111,7 @@ def dead_letter_correct(
     reason = reason.strip()
     if not reason:
         raise CorrectionRefused("reason: a reason is required to edit and retry a dead letter")
+    reason_checked(reason, CorrectionRefused)
     seen_at = _parse_version(version)
     original = Delivery.objects.select_related("event").filter(pk=delivery_id).first()
     if original is None:

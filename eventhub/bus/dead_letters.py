@@ -13,6 +13,7 @@ from django.utils import timezone
 from .. import live
 from ..models import Delivery
 from . import dispatch, subscribers
+from .reasons import reason_checked
 
 
 def dead_letter_retry(*, delivery_ids: Iterable[int], now: datetime | None = None) -> list[int]:
@@ -59,6 +60,7 @@ def dead_letter_discard(*, delivery_ids: Iterable[int], reason: str) -> list[int
     reason = reason.strip()
     if not reason:
         raise ValueError("reason: a reason is required to discard a dead letter")
+    reason_checked(reason, ValueError)
     ids = list(delivery_ids)
     with transaction.atomic():
         discarded = list(

@@ -54,6 +54,7 @@ from .. import live
 from ..models import Delivery, SubscriberPause
 from . import subscribers
 from .dispatch import DISPATCHABLE, MESSAGE_BATCH, dispatch
+from .reasons import reason_checked
 
 MAX_REASON_CHARS = 500
 IN_FLIGHT = (*DISPATCHABLE, Delivery.Status.RUNNING)
@@ -86,9 +87,7 @@ def _reason(reason: Any) -> str:
         raise PauseError("reason: must be text")
     if len(reason.strip()) > MAX_REASON_CHARS:
         raise PauseError(f"reason: at most {MAX_REASON_CHARS} characters")
-    if "\x00" in reason:
-        raise PauseError("reason: must not contain NUL characters")
-    return reason.strip()
+    return reason_checked(reason.strip(), PauseError)
 
 
 def held_count(name: str) -> int:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from ..models import Delivery, Event, RetryBatch
 from . import subscribers
+from .reasons import reason_checked
 from .replays import (
     UNREAD,
     ReplayItem,
@@ -123,8 +124,7 @@ def redrive_start(
     reason = (reason or "").strip()
     if not reason:
         raise ReplayRefused("reason: a reason is required to redrive a subscriber")
-    if "\x00" in reason:
-        raise ReplayRefused("reason: must not contain NUL characters")
+    reason_checked(reason, ReplayRefused)
     rate = check_rate(rate if rate is not None else default_rate())
     if not redrive.total:
         raise ReplayRefused(f"since: nothing to redrive ({redrive.describe()})")

@@ -37,6 +37,7 @@ from django.utils import timezone
 from .. import live
 from ..models import Delivery, Event, RetryBatch
 from . import dispatch, subscribers
+from .reasons import reason_checked
 
 MAX_REPLAY_ITEMS = 50_000
 """The most (event, subscriber) pairs one batch may carry: its list is one JSON value that
@@ -194,8 +195,7 @@ def replay_start(
     reason = (reason or "").strip()
     if not reason:
         raise ReplayRefused("reason: a reason is required to replay events")
-    if "\x00" in reason:
-        raise ReplayRefused("reason: must not contain NUL characters")
+    reason_checked(reason, ReplayRefused)
     rate = check_rate(rate if rate is not None else default_rate())
     if not items:
         raise ReplayRefused("events: nothing to replay")

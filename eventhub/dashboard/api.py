@@ -1,4 +1,7 @@
-"""JSON endpoints behind the dashboard (staff only; writes need the CSRF token)."""
+"""JSON endpoints behind the dashboard (staff only; writes need the CSRF token).
+
+Every answer is JSON, refusals included: a wrong method is a 405 with ``Allow``
+(``json_methods``), a missing or wrong CSRF token a 403 (``http.csrf_failure``)."""
 
 from __future__ import annotations
 
@@ -8,13 +11,13 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_http_methods, require_POST
 
 from ..bus.pauses import PauseError, held_count, pause_json, pauses_summary
 from ..bus.pauses import subscriber_pause as pause_subscriber
 from ..bus.pauses import subscriber_resume as resume_subscriber
+from ..bus.reasons import reason_checked
 from ..dead_letter_actions import discard_requested, retry_requested
-from ..http import BadRequest, failure, json_body, success
+from ..http import BadRequest, failure, json_body, json_methods, success
 from ..middleware import VALID as CORRELATION_ID
 from ..models import Delivery, Event
 from ..span_store import spans_of
@@ -36,6 +39,7 @@ def staff_only(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]
     return wrapper
 
 
+@json_methods("GET")
 @staff_only
 def flow_spans(request: HttpRequest, correlation_id: str) -> JsonResponse:
     """The waterfall of the flow: the spans of every trace its events belong to and of the
@@ -48,7 +52,7 @@ def flow_spans(request: HttpRequest, correlation_id: str) -> JsonResponse:
     return success(layout(spans_of(trace_ids, settings.REDIS_URL)))
 
 
-@require_http_methods(["GET", "POST"])
+@json_methods("GET", "POST")
 @staff_only
 def faults(request: HttpRequest) -> JsonResponse:
     """GET: the fault rules; POST ``{subscriber, enabled, mode, remaining, percent,
@@ -92,7 +96,7 @@ def _dead_letter(delivery_id: int) -> Delivery:
     return delivery
 
 
-@require_POST
+@json_methods("POST")
 @staff_only
 def dead_letter_retry(request: HttpRequest, delivery_id: int) -> JsonResponse:
     """POST: retry one dead letter, as the admin does (a retry batch the relay carries out);
@@ -107,7 +111,7 @@ def dead_letter_retry(request: HttpRequest, delivery_id: int) -> JsonResponse:
     return success({"id": delivery.pk, "batch": batch.pk}, status=202)
 
 
-@require_POST
+@json_methods("POST")
 @staff_only
 def dead_letter_discard(request: HttpRequest, delivery_id: int) -> JsonResponse:
     """POST ``{reason}``: discard one dead letter with that reason (required); needs
@@ -122,8 +126,7 @@ def dead_letter_discard(request: HttpRequest, delivery_id: int) -> JsonResponse:
             raise BadRequest("reason: a reason is required to discard a dead letter")
         if len(reason.strip()) > MAX_REASON_CHARS:
             raise BadRequest(f"reason: at most {MAX_REASON_CHARS} characters")
-        if "\x00" in reason:  # PostgreSQL text cannot hold it (the admin's form refuses it too)
-            raise BadRequest("reason: must not contain NUL characters")
+        reason_checked(reason, BadRequest)
     except BadRequest as exc:
         return failure(exc.message, exc.status)
     discarded = discard_requested(
@@ -134,7 +137,7 @@ def dead_letter_discard(request: HttpRequest, delivery_id: int) -> JsonResponse:
     return success({"id": delivery.pk, "status": Delivery.Status.DISCARDED})
 
 
-@require_http_methods(["GET", "POST"])
+@json_methods("GET", "POST")
 @staff_only
 def pauses(request: HttpRequest) -> JsonResponse:
     """GET: the paused and resuming subscribers with their held counts. POST ``{subscriber,

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_POST
 
+from ..bus.reasons import reason_checked
 from ..bus.replays import ReplayRefused, flow_plan, replay_start
-from ..http import BadRequest, failure, json_body, success
+from ..http import BadRequest, failure, json_body, json_methods, success
 from ..middleware import VALID as CORRELATION_ID
 from .api import MAX_REASON_CHARS, staff_only
 
@@ -30,6 +30,7 @@ def _request(body: Any) -> tuple[str, list[str], int | None, bool]:
         raise BadRequest("reason: must be a string")
     if len(reason.strip()) > MAX_REASON_CHARS:
         raise BadRequest(f"reason: at most {MAX_REASON_CHARS} characters")
+    reason_checked(reason, BadRequest)
     chosen = body.get("subscribers", [])
     if not isinstance(chosen, list) or not all(isinstance(n, str) for n in chosen):
         raise BadRequest("subscribers: must be a list of subscriber names")
@@ -42,7 +43,7 @@ def _request(body: Any) -> tuple[str, list[str], int | None, bool]:
     return reason, chosen, rate, dry_run
 
 
-@require_POST
+@json_methods("POST")
 @staff_only
 def flow_replay(request: HttpRequest, correlation_id: str) -> JsonResponse:
     if not request.user.has_perm(PERMISSION):

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
+from eventhub.bus.reasons import reason_problem
 from eventhub.bus.replays import ReplayRefused, check_rate
 from eventhub.models import RetryBatch
 
@@ -41,6 +42,7 @@ def check_options(options: dict[str, Any]) -> int | None:
             check_rate(options["rate"])
         except ReplayRefused as exc:
             raise CommandError(f"refused, nothing written: --{exc}") from exc
+    checked_reason(options["reason"])
     if not options["dry_run"]:
         for name in ("user", "reason"):
             if not (options[name] or "").strip():
@@ -49,6 +51,14 @@ def check_options(options: dict[str, Any]) -> int | None:
                     "unless --dry-run; nothing written"
                 )
     return acting_user_id(options["user"])
+
+
+def checked_reason(reason: str | None) -> str:
+    """``--reason``, refused by name when it is not one line of plain text (bus/reasons.py)."""
+    problem = reason_problem(reason or "")
+    if problem is not None:
+        raise CommandError(f"refused, nothing written: --reason: {problem}")
+    return reason or ""
 
 
 def required_user_id(username: str | None) -> int:

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from eventhub.bus.pauses import PauseError, subscriber_pause
 
-from ._operator import required_user_id
+from ._operator import checked_reason, required_user_id
 
 
 class Command(BaseCommand):
@@ -28,7 +28,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, name: str, reason: str, user: str | None, **options: Any) -> None:
         try:
-            outcome = subscriber_pause(name=name, user_id=required_user_id(user), reason=reason)
+            outcome = subscriber_pause(
+                name=name, user_id=required_user_id(user), reason=checked_reason(reason)
+            )
         except PauseError as exc:
             raise CommandError(str(exc)) from exc
         pause = outcome.pause

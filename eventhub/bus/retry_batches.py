@@ -49,6 +49,11 @@ from . import replays
 from .dead_letters import dead_letter_retry
 from .dispatch import MESSAGE_BATCH
 
+SLICE_MOST = 4 * MESSAGE_BATCH
+"""The most one pass requeues of a retry batch (a replay's slice: ``MESSAGE_BATCH``). What is
+owed beyond it stays owed and the relay comes back at once, so no time is lost, and no slice
+holds SQLite's write lock for a thousand requeues and their audit rows (a batch at 1,000/s a
+second late)."""
 CATCH_UP_SECONDS = 1.0
 """How far behind its pace a batch may be and still make it up, in seconds of the rate: the
 most one pass requeues (the depth of the token bucket; Guava's RateLimiter keeps one second
@@ -228,7 +233,7 @@ def advance() -> Advanced:
             total=batch.total,
             paced_from=batch.paced_from,
             now=now,
-            most=MESSAGE_BATCH if batch.kind == RetryBatch.Kind.REPLAY else None,
+            most=MESSAGE_BATCH if batch.kind == RetryBatch.Kind.REPLAY else SLICE_MOST,
         )
         if allowed.count and _held_back(batch, allowed.count):
             next_due.append(WAIT_FOR_PREVIOUS_SECONDS)

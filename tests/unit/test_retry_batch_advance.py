@@ -14,7 +14,13 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 
 from eventhub.bus import retry_batches
-from eventhub.bus.retry_batches import Advanced, advance, allowance, retried_message
+from eventhub.bus.retry_batches import (
+    SLICE_MOST,
+    Advanced,
+    advance,
+    allowance,
+    retried_message,
+)
 from eventhub.models import Delivery, RetryBatch
 from tests.unit.rows import stored_event
 
@@ -214,3 +220,17 @@ def test_a_replay_slice_fits_one_message_whatever_the_rate() -> None:
     )
     assert capped.count == MESSAGE_BATCH
     assert capped.next_due_in == 0.0  # behind: the relay comes back at once
+
+
+def test_a_late_pass_of_a_fast_batch_requeues_one_capped_slice_and_comes_back_at_once(clock):
+    """A second late at 1,000/s owes 1,000: one pass takes ``SLICE_MOST`` (one transaction on
+    SQLite's write lock) and keeps the rest owed."""
+    ids = dead_letters(SLICE_MOST * 3)
+    retry = batch(ids, rate=1000)
+    advance()
+
+    clock.set(1.0)
+    assert advance() == Advanced(requeued=SLICE_MOST, next_due_in=0.0)
+    retry.refresh_from_db()
+    assert retry.paced_from == T0  # nothing forgotten: the next pass goes on from here
+    assert advance().requeued == SLICE_MOST

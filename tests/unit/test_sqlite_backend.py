@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,43 @@ def test_executemany_keeps_the_busy_handler_and_the_connection_polls_again_after
         db.ensure_connection()
         with db.cursor() as cursor:
             cursor.executemany("INSERT INTO t (v) VALUES (%s)", [(1,), (2,), (3,)])
+            assert cursor.rowcount == 3  # the cursor's own state, not the PRAGMA's
         assert db.connection.execute("PRAGMA busy_timeout").fetchone() == (0,)
         assert db.connection.execute("SELECT count(*) FROM t").fetchone() == (3,)
+    finally:
+        db.close()
+
+
+def test_a_database_not_in_wal_mode_keeps_sqlites_busy_handler(tmp_path, django_db_blocker):
+    path = tmp_path / "journal.sqlite3"
+    sqlite3.connect(path).close()
+    db = wrapper(path, timeout=30)
+    db.settings_dict["OPTIONS"] = {**db.settings_dict["OPTIONS"], "init_command": ""}
+    try:
+        with django_db_blocker.unblock():
+            db.ensure_connection()
+            assert db.connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+            assert db.connection.execute("PRAGMA busy_timeout").fetchone() == (30_000,)
+    finally:
+        db.close()
+
+
+def test_inside_a_transaction_a_busy_statement_fails_at_once(database):
+    """A deferred transaction whose snapshot another writer made stale can never write:
+    retrying it for the whole timeout would only hold the snapshot."""
+    db = wrapper(database, timeout=30)
+    try:
+        db.ensure_connection()
+        raw = db.connection
+        with db.cursor() as cursor:
+            cursor.execute("BEGIN DEFERRED")
+            cursor.execute("SELECT count(*) FROM t")  # the snapshot
+            with sqlite3.connect(database, isolation_level=None) as other:
+                other.execute("INSERT INTO t (v) VALUES (1)")
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="database is locked"):
+                cursor.execute("INSERT INTO t (v) VALUES (2)")
+            assert time.monotonic() - started < 5  # not the 30 s timeout
+            raw.execute("ROLLBACK")
     finally:
         db.close()

@@ -41,6 +41,11 @@ def is_busy(exc: sqlite3.OperationalError) -> bool:
     return "database is locked" in str(exc)
 
 
+def _polls(connection: sqlite3.Connection) -> bool:
+    """Whether this connection waits for the lock by polling: in WAL mode only."""
+    return str(connection.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+
+
 class PollingCursorWrapper(base.SQLiteCursorWrapper):
     timeout: float = DEFAULT_TIMEOUT_SECONDS
 
@@ -51,25 +56,36 @@ class PollingCursorWrapper(base.SQLiteCursorWrapper):
             try:
                 return super().execute(query, params)
             except sqlite3.OperationalError as exc:
-                if not is_busy(exc) or time.monotonic() >= deadline:
+                # Inside a transaction a retry cannot succeed (an immediate transaction holds
+                # the lock already; a deferred one's stale snapshot stays stale): fail at once,
+                # as SQLite itself does.
+                if (
+                    not is_busy(exc)
+                    or self.connection.in_transaction
+                    or time.monotonic() >= deadline
+                ):
                     raise
             time.sleep(pause)
             pause = min(pause * 2, POLL_MAX_SECONDS)
 
     def executemany(self, query: str, param_list: Any) -> Any:
-        milliseconds = int(self.timeout * 1000)
-        super().execute(f"PRAGMA busy_timeout = {milliseconds}")
+        # The PRAGMAs on the connection, not this cursor: its rowcount is the caller's.
+        raw = self.connection
+        raw.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         try:
             return super().executemany(query, param_list)
         finally:
-            super().execute("PRAGMA busy_timeout = 0")
+            raw.execute(f"PRAGMA busy_timeout = {0 if _polls(raw) else int(self.timeout * 1000)}")
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> sqlite3.Connection:
-        # The init commands (journal mode) run under the busy handler, then polling takes over.
+        # The init commands (journal mode) run under the busy handler, then polling takes over,
+        # in WAL mode only: there a COMMIT (not retried here) never waits for a lock, while in
+        # a rollback journal it needs an exclusive one and must keep SQLite's handler.
         connection = super().get_new_connection(conn_params)
-        connection.execute("PRAGMA busy_timeout = 0")
+        if _polls(connection):
+            connection.execute("PRAGMA busy_timeout = 0")
         return connection
 
     def create_cursor(self, name: str | None = None) -> PollingCursorWrapper:

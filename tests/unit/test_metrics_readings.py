@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -18,6 +19,14 @@ pytestmark = pytest.mark.django_db
 AT_MOST_ONCE = "orders.count_outcomes"
 MAIL = "notifications.order_confirmation"
 NOW = timezone.now()
+
+
+@pytest.fixture(autouse=True)
+def _now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``NOW`` is each test's own start. Taken once at import, it aged with the suite: on a
+    slow machine these tests ran 60-90 s after collection, and an outbox lag of 30 s read 90 s
+    while attempts fell out of the readings' recent window."""
+    monkeypatch.setattr(sys.modules[__name__], "NOW", timezone.now())
 
 
 def delivery(subscriber: str, status: str, **fields: object) -> Delivery:

@@ -17,25 +17,15 @@ from eventhub.models import DeadLetter, Delivery, Event, RetryBatch, SubscriberP
 from orders.services import ItemInput, order_place
 from tests.integration.saga import reserve_stock_of
 from tests.integration.test_dead_letter_admin import make_dead_letters
+from tests.unit import admin_clients
+
+catalog = admin_clients.catalog  # fixtures: the catalog for every test, a superuser client
+root = admin_clients.root
 
 pytestmark = pytest.mark.django_db
 
 PROJECTION = "orders.record_saga_step"
 EVENTS = "/admin/eventhub/event/"
-
-
-@pytest.fixture(autouse=True)
-def catalog() -> None:
-    from inventory.services import catalog_seed
-
-    catalog_seed()
-
-
-@pytest.fixture
-def root() -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("root", password="pw"))
-    return client
 
 
 def flow(correlation_id: str, orders: int = 1) -> list[int]:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
 from eventhub.models import Event, RetryBatch
 from orders.services import ItemInput, order_place
 from tests.integration.saga import reserve_stock_of
+from tests.unit.admin_clients import only
 
 pytestmark = pytest.mark.django_db
 
@@ -30,14 +30,6 @@ def flow() -> None:
     order = order_place(user_id="user-1", items=[ItemInput("PROD-001", 1, None)])
     reserve_stock_of(order)
     Event.objects.filter(aggregate_id=order.order_id).update(correlation_id="flow-1")
-
-
-def only(permission: str) -> Client:
-    user = User.objects.create_user(f"holds-{permission}", password="pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename=permission))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def assert_progress_page(client: Client, response, batch: RetryBatch) -> None:

@@ -18,6 +18,10 @@ from eventhub.models import Delivery, Event, RetryBatch, SubscriberPause
 from orders.services import ItemInput, order_place
 from tests.integration.saga import reserve_stock_of
 from tests.integration.test_dead_letter_admin import make_dead_letters
+from tests.unit import admin_clients
+
+catalog = admin_clients.catalog  # fixtures: the catalog for every test, a superuser client
+root = admin_clients.root
 
 pytestmark = pytest.mark.django_db
 
@@ -33,20 +37,6 @@ DISGUISED = [
     "sep\u2028arator",
     "del\x7f",
 ]
-
-
-@pytest.fixture(autouse=True)
-def catalog() -> None:
-    from inventory.services import catalog_seed
-
-    catalog_seed()
-
-
-@pytest.fixture
-def root() -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("root", password="pw"))
-    return client
 
 
 def flow() -> str:

@@ -6,18 +6,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.test import Client
 
+from tests.unit.admin_clients import only
+
 pytestmark = pytest.mark.django_db
-
-
-def only(permission: str) -> Client:
-    user = User.objects.create_user(f"holds-{permission}", password="pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename=permission))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_a_refused_admin_request_is_logged_in_one_line_without_a_traceback(caplog):
